@@ -1,0 +1,82 @@
+"""The domain: tasks, statuses and their legal transitions, retry policy, errors, clock."""
+
+from cam_tasks.domain.asset import Asset, AssetScope, SyncCounts
+from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, utc
+from cam_tasks.domain.errors import (
+    CamTasksError,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    ExecutionError,
+    IllegalTransitionError,
+    InvalidParamsError,
+    PermanentError,
+    RetryableError,
+    TaskLostError,
+    TaskNotFoundError,
+    UnknownTaskTypeError,
+)
+from cam_tasks.domain.query import MAX_PAGE_SIZE, TaskFilter, TaskPage
+from cam_tasks.domain.retry import RetryPolicy
+from cam_tasks.domain.status import (
+    ACTIVE_STATUSES,
+    TERMINAL_STATUSES,
+    TRANSITIONS,
+    Action,
+    TaskStatus,
+    Transition,
+    check_transition,
+    legal_targets,
+)
+from cam_tasks.domain.task import (
+    DEFAULT_MAX_RETRIES,
+    AttemptRecord,
+    Lease,
+    Priority,
+    Progress,
+    Task,
+    TaskError,
+    new_task,
+    new_task_id,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "DEFAULT_MAX_RETRIES",
+    "MAX_PAGE_SIZE",
+    "TERMINAL_STATUSES",
+    "TRANSITIONS",
+    "Action",
+    "Asset",
+    "AssetScope",
+    "AttemptRecord",
+    "CamTasksError",
+    "Clock",
+    "ConfigurationError",
+    "DatabaseUnavailableError",
+    "ExecutionError",
+    "IllegalTransitionError",
+    "InvalidParamsError",
+    "Lease",
+    "ManualClock",
+    "PermanentError",
+    "Priority",
+    "Progress",
+    "RetryPolicy",
+    "RetryableError",
+    "SyncCounts",
+    "SystemClock",
+    "Task",
+    "TaskError",
+    "TaskFilter",
+    "TaskLostError",
+    "TaskNotFoundError",
+    "TaskPage",
+    "TaskStatus",
+    "Transition",
+    "UnknownTaskTypeError",
+    "check_transition",
+    "legal_targets",
+    "new_task",
+    "new_task_id",
+    "utc",
+]

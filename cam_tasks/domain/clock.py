@@ -1,0 +1,50 @@
+"""Time, injected: everything time-driven (backoff, leases, schedules) asks a :class:`Clock`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+__all__ = ["Clock", "ManualClock", "SystemClock", "utc"]
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` as a tz-aware UTC datetime; naive values are taken to be UTC already.
+
+    MongoDB stores millisecond precision and hands back naive datetimes unless asked otherwise,
+    so every boundary normalises through here.
+    """
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time as a tz-aware UTC datetime."""
+        ...
+
+
+class SystemClock:
+    """The wall clock, truncated to milliseconds so values survive a BSON round trip unchanged."""
+
+    def now(self) -> datetime:
+        now = datetime.now(UTC)
+        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class ManualClock:
+    """A clock that moves only when told to: for tests and simulations."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = utc(start or datetime(2026, 1, 1, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        self._now += timedelta(seconds=seconds)
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        self._now = utc(when)

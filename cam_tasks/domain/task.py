@@ -1,0 +1,178 @@
+"""The task: an immutable record of one unit of work and everything known about its run."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cam_tasks.domain.clock import utc
+from cam_tasks.domain.status import TaskStatus
+
+__all__ = [
+    "DEFAULT_MAX_RETRIES",
+    "AttemptRecord",
+    "Lease",
+    "Priority",
+    "Progress",
+    "Task",
+    "TaskError",
+    "new_task",
+    "new_task_id",
+]
+
+DEFAULT_MAX_RETRIES = 3
+
+
+class Priority(IntEnum):
+    """Named priorities; higher runs first among due tasks."""
+
+    LOW = 0
+    NORMAL = 1
+    HIGH = 2
+    URGENT = 3
+
+
+class TaskError(BaseModel):
+    """Why an attempt (or the task) failed: a machine ``type`` and a human ``message``.
+
+    ``type`` is the exception class name for executor errors, or one of the reserved codes
+    ``timeout``, ``lease_expired``, ``cancelled``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: str
+    message: str = ""
+
+
+class AttemptRecord(BaseModel):
+    """One finished attempt: when it ran and how it ended (``error`` is None when it succeeded)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    attempt: int
+    owner: str
+    started_at: datetime
+    ended_at: datetime
+    outcome: str  # completed | failed | retry | released | rescued | cancelled | lost
+    error: TaskError | None = None
+
+    _utc = field_validator("started_at", "ended_at")(utc)
+
+
+class Progress(BaseModel):
+    """What a running task last reported. ``percent`` is 0–100 and never decreases in an attempt."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    message: str = ""
+    step: int | None = Field(default=None, ge=0)
+    total_steps: int | None = Field(default=None, ge=0)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """The fencing token of one claimed attempt: every later write must match all three."""
+
+    task_id: str
+    owner: str
+    attempt: int
+
+
+class Task(BaseModel):
+    """A stored task. Frozen: changes happen in the repository and come back as a new Task."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    type: str
+    status: TaskStatus = TaskStatus.PENDING
+    params: dict[str, Any] = Field(default_factory=dict)
+    result: Any = None
+    error: TaskError | None = None
+    progress: float = Field(default=0.0, ge=0.0, le=100.0)
+    message: str = ""
+    step: int | None = None
+    total_steps: int | None = None
+    attempts: int = Field(default=0, ge=0)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    priority: int = Priority.NORMAL
+    run_at: datetime
+    timeout_s: float | None = Field(default=None, gt=0)
+    created_by: str = "system"
+    project_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    cancel_requested: bool = False
+    history: tuple[AttemptRecord, ...] = ()
+
+    _utc = field_validator(
+        "run_at", "created_at", "updated_at", "started_at", "completed_at", "lease_until"
+    )(lambda v: None if v is None else utc(v))
+
+    @property
+    def max_attempts(self) -> int:
+        """Attempts allowed in all: the first run plus ``max_retries`` retries."""
+        return self.max_retries + 1
+
+    @property
+    def lease(self) -> Lease:
+        """The fencing token of the current attempt (only meaningful while running)."""
+        if self.owner is None:
+            raise ValueError(f"task {self.id} is not claimed")
+        return Lease(self.id, self.owner, self.attempts)
+
+    def duration_s(self, now: datetime | None = None) -> float | None:
+        """Seconds from start to completion, or to ``now`` while running; None before start."""
+        if self.started_at is None:
+            return None
+        end = self.completed_at or now
+        if end is None:
+            return None
+        return max(0.0, (end - self.started_at).total_seconds())
+
+
+def new_task_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_task(
+    *,
+    task_type: str,
+    params: dict[str, Any],
+    now: datetime,
+    run_at: datetime | None = None,
+    priority: int = Priority.NORMAL,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    timeout_s: float | None = None,
+    created_by: str = "system",
+    project_id: str | None = None,
+    idempotency_key: str | None = None,
+    task_id: str | None = None,
+) -> Task:
+    """A fresh pending task, due at ``run_at`` (default: now)."""
+    return Task(
+        id=task_id or new_task_id(),
+        type=task_type,
+        params=params,
+        priority=int(priority),
+        run_at=run_at or now,
+        max_retries=max_retries,
+        timeout_s=timeout_s,
+        created_by=created_by,
+        project_id=project_id,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )

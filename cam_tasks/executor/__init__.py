@@ -1,0 +1,7 @@
+"""Executors: the plug-ins that do a task's work, their context and their registry."""
+
+from cam_tasks.executor.context import TaskContext
+from cam_tasks.executor.protocol import TaskExecutor
+from cam_tasks.executor.registry import ExecutorRegistry, ExecutorSpec, validation_details
+
+__all__ = ["ExecutorRegistry", "ExecutorSpec", "TaskContext", "TaskExecutor", "validation_details"]

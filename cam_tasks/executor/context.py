@@ -1,0 +1,109 @@
+"""TaskContext: how a running executor reports progress and learns it should stop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from cam_tasks.domain import Progress
+
+__all__ = ["TaskContext"]
+
+
+class TaskContext:
+    """Handed to ``execute`` for one attempt of one task.
+
+    Progress calls are synchronous and cheap: they only update memory. The dispatcher writes the
+    latest state at most once per heartbeat interval (coalescing any number of calls into one
+    write) and always once more at the end, so executors may report as often as they like.
+
+    Not thread-safe; use it from the executor's own event loop.
+    """
+
+    __slots__ = (
+        "_cancel_event",
+        "_dirty",
+        "_progress",
+        "attempt",
+        "max_attempts",
+        "partial_result",
+        "run_at",
+        "task_id",
+        "task_type",
+    )
+
+    def __init__(
+        self,
+        *,
+        task_id: str,
+        task_type: str,
+        attempt: int,
+        max_attempts: int,
+        run_at: datetime,
+    ) -> None:
+        self.task_id = task_id
+        self.task_type = task_type
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.run_at = run_at
+        #: Set by an executor to keep partial work when the task is cancelled.
+        self.partial_result: Any = None
+        self._progress = Progress()
+        self._dirty = False
+        self._cancel_event = asyncio.Event()
+
+    # -- executor side ---------------------------------------------------------------------
+
+    def report(
+        self,
+        percent: float | None = None,
+        message: str | None = None,
+        *,
+        step: int | None = None,
+        total_steps: int | None = None,
+    ) -> None:
+        """Record progress. ``percent`` is clamped to [0, 100] and never goes back within an
+        attempt; when omitted but ``step``/``total_steps`` are known it is derived from them.
+        Unchanged fields keep their last value."""
+        current = self._progress
+        step = current.step if step is None else max(0, step)
+        total_steps = current.total_steps if total_steps is None else max(0, total_steps)
+        if percent is None and step is not None and total_steps:
+            percent = 100.0 * min(step, total_steps) / total_steps
+        new_percent = current.percent if percent is None else min(100.0, max(0.0, float(percent)))
+        updated = Progress(
+            percent=max(current.percent, new_percent),
+            message=current.message if message is None else message,
+            step=step,
+            total_steps=total_steps,
+        )
+        if updated != current:
+            self._progress = updated
+            self._dirty = True
+
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once someone asked for this task to be cancelled. The dispatcher also cancels
+        the executor's coroutine; this flag is for executors that want to stop at a clean
+        boundary first (``if ctx.cancel_requested: ctx.partial_result = …; break``)."""
+        return self._cancel_event.is_set()
+
+    async def wait_cancel_requested(self) -> None:
+        await self._cancel_event.wait()
+
+    # -- dispatcher side ---------------------------------------------------------------------
+
+    def request_cancel(self) -> None:
+        self._cancel_event.set()
+
+    def take_progress(self) -> Progress | None:
+        """The progress to write, or None when nothing changed since the last call."""
+        if not self._dirty:
+            return None
+        self._dirty = False
+        return self._progress

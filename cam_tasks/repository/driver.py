@@ -1,0 +1,55 @@
+"""The one place driver errors are translated, and the few calls where PyMongo's async API and
+Motor (or mongomock-motor) differ.
+
+The repositories accept any of: ``pymongo.AsyncMongoClient`` databases (the default), Motor
+databases and mongomock-motor databases. Their collection APIs agree except that PyMongo's async
+``aggregate`` is a coroutine returning a cursor while Motor's returns the cursor directly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
+
+from cam_tasks.domain import DatabaseUnavailableError
+
+__all__ = ["UNAVAILABLE_ERRORS", "aggregate", "unavailable_as_domain_error"]
+
+#: Driver errors that mean "the database cannot be reached now" rather than "your query is bad".
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
+
+
+@asynccontextmanager
+async def unavailable_as_domain_error() -> AsyncIterator[None]:
+    """Translate connectivity failures into :class:`DatabaseUnavailableError` (once, here)."""
+    try:
+        yield
+    except UNAVAILABLE_ERRORS as exc:
+        raise DatabaseUnavailableError(f"database unavailable: {type(exc).__name__}") from exc
+
+
+async def aggregate(collection: Any, pipeline: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``pipeline`` and return every document, on PyMongo async and Motor alike."""
+    cursor = collection.aggregate(list(pipeline))
+    if inspect.isawaitable(cursor):
+        cursor = await cursor
+    documents: list[dict[str, Any]] = await cursor.to_list(None)
+    return documents

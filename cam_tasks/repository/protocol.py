@@ -1,0 +1,188 @@
+"""The storage contracts. Every backend passes one shared contract suite (tests/repository/).
+
+Concurrency: every method is safe to call from many coroutines and many processes sharing one
+database. State changes are single atomic conditional updates whose filter encodes the legal
+source statuses of the transition table (``TRANSITIONS[action].sources``), so two racing callers
+can never both win, and a transition the table forbids is never written.
+
+Fencing: methods taking a :class:`Lease` match ``{_id, owner, attempts, status: running}``;
+when nothing matches they raise :class:`TaskLostError` and change nothing.
+
+Errors: a backend that cannot reach its database raises :class:`DatabaseUnavailableError`
+(driver errors are translated at this boundary and never escape it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from cam_tasks.domain import (
+    Asset,
+    AssetScope,
+    Lease,
+    Progress,
+    Task,
+    TaskError,
+    TaskFilter,
+    TaskPage,
+    TaskStatus,
+)
+
+__all__ = ["AssetInventory", "TaskRepository"]
+
+
+class TaskRepository(Protocol):
+    async def initialize(self) -> None:
+        """Create indexes (idempotent) and check the connection. Call once before use."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the repository owns (not a database handle it was given). Idempotent."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise DatabaseUnavailableError unless the store answers now."""
+        ...
+
+    # -- submit and read -------------------------------------------------------------------
+
+    async def insert(self, task: Task) -> Task:
+        """Store a new task and return it.
+
+        When ``task.idempotency_key`` is set and a task with that key already exists, store
+        nothing and return the existing task (concurrent inserts with one key yield one task).
+        """
+        ...
+
+    async def get(self, task_id: str) -> Task:
+        """The task, or TaskNotFoundError."""
+        ...
+
+    async def list(self, query: TaskFilter, *, offset: int, limit: int) -> TaskPage:
+        """Matching tasks, newest ``created_at`` first (ties by id), and the total count."""
+        ...
+
+    async def count_by_status(self, query: TaskFilter | None = None) -> Mapping[TaskStatus, int]:
+        """Number of tasks in each status (every status present, zeros included)."""
+        ...
+
+    # -- the worker side ----------------------------------------------------------------------
+
+    async def claim(
+        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+    ) -> Task | None:
+        """Atomically take the best due pending task of one of ``types``, or None.
+
+        Due: ``run_at <= now``. Best: highest ``priority``, then earliest ``run_at``, then
+        earliest ``created_at``, then id. The task becomes running with ``owner``,
+        ``lease_until = now + lease_s``, ``started_at = now``, ``attempts + 1``,
+        ``cancel_requested = False`` and its progress reset for the new attempt
+        (progress 0, message "", step/total_steps None). Never returns one task to two callers.
+        """
+        ...
+
+    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
+        """Earliest ``run_at`` of a pending task of one of ``types`` (due or not), or None."""
+        ...
+
+    async def heartbeat(
+        self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None
+    ) -> bool:
+        """Renew the lease to ``now + lease_s`` and write ``progress`` when given.
+
+        Returns ``cancel_requested``. Fenced: TaskLostError when the lease is no longer held.
+        """
+        ...
+
+    async def complete(self, lease: Lease, *, now: datetime, result: Any) -> Task:
+        """running → completed with ``result``, progress 100. Fenced."""
+        ...
+
+    async def fail(self, lease: Lease, *, now: datetime, error: TaskError) -> Task:
+        """running → failed with ``error``. Fenced."""
+        ...
+
+    async def retry_later(
+        self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
+    ) -> Task:
+        """running → pending, due at ``run_at``; ``error`` recorded as the last error. Fenced."""
+        ...
+
+    async def release(self, lease: Lease, *, now: datetime) -> Task:
+        """running → pending due now, giving the attempt back (``attempts - 1``). Fenced.
+
+        For a graceful stop: the work was interrupted by us, not by the task.
+        """
+        ...
+
+    async def acknowledge_cancel(self, lease: Lease, *, now: datetime, result: Any = None) -> Task:
+        """running → cancelled, keeping ``result`` (partial work) when given. Fenced."""
+        ...
+
+    async def rescue_expired(self, *, now: datetime, limit: int = 100) -> list[Task]:
+        """Return running tasks whose ``lease_until < now`` to pending, or to failed with error
+        ``lease_expired`` when no attempt remains. Each update repeats the whole predicate
+        (running, same owner and attempt, lease still expired), so a task that finished or was
+        renewed between read and write is never overwritten. Safe when many processes sweep.
+        Returns the tasks it changed, as they are after the change.
+        """
+        ...
+
+    # -- operator actions -----------------------------------------------------------------
+
+    async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
+        """pending → cancelled at once; running → ``cancel_requested = True`` (still running).
+
+        TaskNotFoundError, or IllegalTransitionError for a finished task.
+        """
+        ...
+
+    async def retry(self, task_id: str, *, now: datetime) -> Task:
+        """failed/cancelled → pending due now, as fresh: attempts 0, no result/error/progress,
+        no started/completed time (``history`` is kept). IllegalTransitionError otherwise."""
+        ...
+
+    async def delete(self, task_id: str) -> None:
+        """Delete a finished task. IllegalTransitionError while pending or running."""
+        ...
+
+
+class AssetInventory(Protocol):
+    """The ``assets`` collection: what the last sync saw of each (provider, account, region,
+    type) scope. The diff (added / updated / unchanged / removed) is computed by the caller from
+    :meth:`fingerprints`, so that every backend counts the same way."""
+
+    async def initialize(self) -> None:
+        """Create indexes (idempotent)."""
+        ...
+
+    async def fingerprints(self, scope: AssetScope) -> dict[str, str]:
+        """``asset_id -> fingerprint`` of every asset stored in ``scope`` (one query)."""
+        ...
+
+    async def write(
+        self,
+        scope: AssetScope,
+        *,
+        upserts: Sequence[Asset],
+        removals: Collection[str],
+        now: datetime,
+    ) -> None:
+        """Insert or replace ``upserts`` and delete ``removals`` (asset ids) in ``scope``, in
+        one bulk round trip. Upserted assets get ``synced_at = now``."""
+        ...
+
+    async def find(
+        self,
+        *,
+        provider: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
+        asset_type: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Asset], int]:
+        """Stored assets matching the criteria, ordered by (region, type, id), and the total."""
+        ...
