@@ -70,7 +70,7 @@ class UnknownTaskTypeError(CamTasksError):
 
 
 class InvalidParamsError(CamTasksError):
-    """Input failed validation. ``details`` holds one dict per problem: ``loc``, ``msg``, ``type``."""
+    """Input failed validation; ``details`` has one dict per problem (loc, msg, type)."""
 
     def __init__(self, message: str, details: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(message)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +69,7 @@ class AttemptRecord(BaseModel):
 
 
 class Progress(BaseModel):
-    """What a running task last reported. ``percent`` is 0–100 and never decreases in an attempt."""
+    """What a running task last reported; ``percent`` (0..100) never decreases in an attempt."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -83,6 +86,8 @@ class Lease:
     task_id: str
     owner: str
     attempt: int
+    #: When the attempt started, for its history record; not part of the fence.
+    started_at: datetime | None = None
 
 
 class Task(BaseModel):
@@ -131,7 +136,7 @@ class Task(BaseModel):
         """The fencing token of the current attempt (only meaningful while running)."""
         if self.owner is None:
             raise ValueError(f"task {self.id} is not claimed")
-        return Lease(self.id, self.owner, self.attempts)
+        return Lease(self.id, self.owner, self.attempts, self.started_at)
 
     def duration_s(self, now: datetime | None = None) -> float | None:
         """Seconds from start to completion, or to ``now`` while running; None before start."""
@@ -143,8 +148,34 @@ class Task(BaseModel):
         return max(0.0, (end - self.started_at).total_seconds())
 
 
-def new_task_id() -> str:
-    return str(uuid.uuid4())
+class _TimeOrderedIds:
+    """UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made
+    in the same millisecond in creation order, then 62 random bits.
+
+    Ordering ids therefore orders tasks by submission, which the list order ("newest first")
+    and the claim order ("then submission order") rely on for ties of ``created_at``.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms > self._last_ms:
+                self._last_ms, self._counter = ms, secrets.randbits(10)  # room to count up
+            else:  # same millisecond (or the clock stepped back): count on from the last id
+                self._counter += 1
+                if self._counter > 0xFFF:
+                    self._last_ms, self._counter = self._last_ms + 1, 0
+            value = (self._last_ms & (2**48 - 1)) << 80 | 0x7 << 76 | self._counter << 64
+            value |= 0b10 << 62 | secrets.randbits(62)
+        return str(uuid.UUID(int=value))
+
+
+new_task_id = _TimeOrderedIds()
 
 
 def new_task(
