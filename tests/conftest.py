@@ -42,9 +42,3 @@ async def wire_db() -> AsyncIterator[Any]:
     yield database
     await client.drop_database(database.name)
     await client.close()
-
-
-@pytest.fixture(params=["mongomock", "wire"])
-async def mongo_db(request: pytest.FixtureRequest) -> Any:
-    """A fresh, empty database on each Mongo-API backend in turn."""
-    return request.getfixturevalue(f"{request.param}_db")

@@ -1,1 +1,29 @@
-"""repository layer."""
+"""The storage layer: the TaskRepository and AssetInventory contracts, their MongoDB and
+in-memory backends, and what a store URI opens."""
+
+from cam_tasks.repository.connect import SCHEMES, Stores, open_stores, stores_for_database
+from cam_tasks.repository.indexes import TASK_INDEXES, create_task_indexes
+from cam_tasks.repository.inventory import (
+    INVENTORY_INDEXES,
+    MemoryAssetInventory,
+    MongoAssetInventory,
+)
+from cam_tasks.repository.memory import MemoryTaskRepository
+from cam_tasks.repository.mongo import MongoTaskRepository
+from cam_tasks.repository.protocol import AssetInventory, TaskRepository
+
+__all__ = [
+    "INVENTORY_INDEXES",
+    "SCHEMES",
+    "TASK_INDEXES",
+    "AssetInventory",
+    "MemoryAssetInventory",
+    "MemoryTaskRepository",
+    "MongoAssetInventory",
+    "MongoTaskRepository",
+    "Stores",
+    "TaskRepository",
+    "create_task_indexes",
+    "open_stores",
+    "stores_for_database",
+]

@@ -14,6 +14,7 @@ Errors: a backend that cannot reach its database raises :class:`DatabaseUnavaila
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -96,12 +97,17 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def complete(self, lease: Lease, *, now: datetime, result: Any) -> Task:
-        """running → completed with ``result``, progress 100. Fenced."""
+    async def complete(
+        self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None
+    ) -> Task:
+        """running → completed with ``result``, progress 100 (``progress`` supplies the final
+        message and steps, so the last report is never lost). Fenced."""
         ...
 
-    async def fail(self, lease: Lease, *, now: datetime, error: TaskError) -> Task:
-        """running → failed with ``error``. Fenced."""
+    async def fail(
+        self, lease: Lease, *, now: datetime, error: TaskError, progress: Progress | None = None
+    ) -> Task:
+        """running → failed with ``error`` (and the last ``progress`` when given). Fenced."""
         ...
 
     async def retry_later(
@@ -117,11 +123,19 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def acknowledge_cancel(self, lease: Lease, *, now: datetime, result: Any = None) -> Task:
-        """running → cancelled, keeping ``result`` (partial work) when given. Fenced."""
+    async def acknowledge_cancel(
+        self,
+        lease: Lease,
+        *,
+        now: datetime,
+        result: Any = None,
+        progress: Progress | None = None,
+    ) -> Task:
+        """running → cancelled, keeping ``result`` (partial work) and the last ``progress`` when
+        given. Fenced."""
         ...
 
-    async def rescue_expired(self, *, now: datetime, limit: int = 100) -> list[Task]:
+    async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         """Return running tasks whose ``lease_until < now`` to pending, or to failed with error
         ``lease_expired`` when no attempt remains. Each update repeats the whole predicate
         (running, same owner and attempt, lease still expired), so a task that finished or was
@@ -183,6 +197,6 @@ class AssetInventory(Protocol):
         asset_type: str | None = None,
         offset: int = 0,
         limit: int = 100,
-    ) -> tuple[list[Asset], int]:
+    ) -> tuple[builtins.list[Asset], int]:
         """Stored assets matching the criteria, ordered by (region, type, id), and the total."""
         ...

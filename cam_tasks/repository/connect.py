@@ -1,0 +1,121 @@
+"""What a store URI opens: the task repository and asset inventory of one backend.
+
+======================  ====================================================================
+``memory://``           MemoryTaskRepository + MemoryAssetInventory, in this process
+``mongomock://[/db]``   the Mongo repositories on mongomock-motor (in process; needs the
+                        ``mongomock-motor`` package)
+``mongodb://…``         the Mongo repositories on ``pymongo.AsyncMongoClient``; the database
+``mongodb+srv://…``     is the URI's path when it names one, else ``database``
+======================  ====================================================================
+
+Nothing here touches the network or creates indexes: callers run ``initialize()`` on the stores
+(at start-up), so that opening is cheap and failures surface where they are handled.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import ConfigurationError as DriverConfigurationError
+
+from cam_tasks.domain import ConfigurationError
+from cam_tasks.repository.inventory import MemoryAssetInventory, MongoAssetInventory
+from cam_tasks.repository.memory import MemoryTaskRepository
+from cam_tasks.repository.mongo import MongoTaskRepository
+from cam_tasks.repository.protocol import AssetInventory, TaskRepository
+
+__all__ = ["SCHEMES", "Stores", "open_stores", "stores_for_database"]
+
+#: The URI schemes :func:`open_stores` accepts.
+SCHEMES = ("memory", "mongomock", "mongodb", "mongodb+srv")
+
+
+@dataclass(frozen=True)
+class Stores:
+    """The stores of one backend. ``close()`` is idempotent and closes the client it created
+    (never a database handle the host service passed in)."""
+
+    tasks: TaskRepository
+    inventory: AssetInventory
+    backend: str  # "memory" | "mongomock" | "mongodb"
+    close: Callable[[], Awaitable[None]]
+
+
+def _closer(tasks: TaskRepository, client: Any = None) -> Callable[[], Awaitable[None]]:
+    closed = False
+
+    async def close() -> None:
+        nonlocal closed
+        if closed:
+            return
+        closed = True
+        await tasks.close()
+        if client is not None:
+            outcome = client.close()  # a coroutine on PyMongo async, a plain call on mongomock
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    return close
+
+
+def _mongo_stores(database: Any, backend: str, retention_s: float | None, client: Any) -> Stores:
+    tasks = MongoTaskRepository(database, retention_s=retention_s)
+    return Stores(tasks, MongoAssetInventory(database), backend, _closer(tasks, client))
+
+
+def stores_for_database(database: Any, *, retention_s: float | None = None) -> Stores:
+    """The Mongo stores on a database handle the host service already has (PyMongo async or
+    Motor). Closing the stores leaves the handle and its client open."""
+    # mongomock-motor classes pose as Motor's (even their __module__), but not their bases.
+    in_process = any(c.__module__.startswith("mongomock") for c in type(database).__mro__)
+    backend = "mongomock" if in_process else "mongodb"
+    return _mongo_stores(database, backend, retention_s, client=None)
+
+
+def open_stores(
+    uri: str,
+    *,
+    database: str = "cam_tasks",
+    retention_s: float | None = None,
+    server_selection_timeout_s: float = 5.0,
+) -> Stores:
+    """Open the stores ``uri`` names (see the module docstring); ConfigurationError for any
+    other scheme, a malformed URI, or mongomock:// without mongomock-motor installed.
+
+    Does not connect: PyMongo connects in the background and the first operation waits up to
+    ``server_selection_timeout_s`` for a server (then DatabaseUnavailableError).
+    """
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme == "memory":
+        tasks = MemoryTaskRepository(retention_s=retention_s)
+        return Stores(tasks, MemoryAssetInventory(), "memory", _closer(tasks))
+    if scheme == "mongomock":
+        try:
+            from mongomock_motor import AsyncMongoMockClient
+        except ImportError as exc:
+            raise ConfigurationError(
+                "mongomock:// needs the mongomock-motor package (pip install mongomock-motor)"
+            ) from exc
+        client: Any = AsyncMongoMockClient(tz_aware=True)
+        name = urlsplit(uri).path.strip("/") or database
+        return _mongo_stores(client[name], "mongomock", retention_s, client)
+    if scheme in ("mongodb", "mongodb+srv"):
+        try:
+            mongo_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+                uri,
+                tz_aware=True,
+                serverSelectionTimeoutMS=max(1, round(server_selection_timeout_s * 1000)),
+            )
+        except DriverConfigurationError as exc:  # InvalidURI is one; never echo the URI
+            raise ConfigurationError(f"invalid {scheme}:// URI: {exc}") from exc
+        handle = mongo_client.get_default_database(default=database)
+        return _mongo_stores(handle, "mongodb", retention_s, mongo_client)
+    raise ConfigurationError(
+        f"unsupported store URI scheme {scheme!r}: use one of "
+        + ", ".join(f"{s}://" for s in SCHEMES)
+    )

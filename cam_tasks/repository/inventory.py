@@ -1,0 +1,267 @@
+"""Asset inventory stores: what the last sync saw of each (provider, account, region, type) scope.
+
+Two backends implement :class:`~cam_tasks.repository.protocol.AssetInventory` and pass one
+contract suite (``tests/repository/test_inventory_contract.py``):
+
+- :class:`MemoryAssetInventory`: a dict in this process, for tests and ``memory://`` demos.
+- :class:`MongoAssetInventory`: the ``assets`` collection. One document per asset::
+
+      {provider, account_id, region, asset_type, asset_id,   # the unique key
+       name, attributes, fingerprint, synced_at}
+
+  ``fingerprint`` is :meth:`Asset.fingerprint` of the stored version, so a sync compares
+  fingerprints without reading attributes back; ``synced_at`` is when that version was written
+  (unchanged assets are not rewritten). ``_id`` is left to the server: the key fields carry a
+  unique index instead, which lets upserts filter on exactly that key (the server retries an
+  upsert that races another one on such a key rather than failing it).
+
+Both reject an upsert whose region or type is not the scope's with ``ValueError``: the scope is
+the key, and an asset filed under the wrong one would be removed by the next sync of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne, UpdateMany
+from pymongo.errors import OperationFailure
+
+from cam_tasks.domain import Asset, AssetScope, ConfigurationError
+from cam_tasks.repository.driver import unavailable_as_domain_error
+
+__all__ = ["INVENTORY_INDEXES", "MemoryAssetInventory", "MongoAssetInventory"]
+
+_KEY_FIELDS = ("provider", "account_id", "region", "asset_type", "asset_id")
+_SORT_FIELDS = ("region", "asset_type", "asset_id")
+
+#: Every index of the ``assets`` collection, declared once; ``initialize()`` creates them.
+INVENTORY_INDEXES: tuple[IndexModel, ...] = (
+    # The identity of an asset; also serves fingerprints(scope) and find() by provider+account,
+    # whose sort (region, asset_type, asset_id) follows this prefix.
+    IndexModel([(f, ASCENDING) for f in _KEY_FIELDS], name="asset_key", unique=True),
+    # find() without provider/account: the sort is still served by an index.
+    IndexModel([(f, ASCENDING) for f in _SORT_FIELDS], name="asset_order"),
+)
+
+# Removals go into DeleteMany operations of at most this many ids each, so that no single
+# operation nears the 16 MiB BSON document limit however many assets vanished at once.
+_REMOVALS_PER_OPERATION = 10_000
+
+
+def _check_scope(scope: AssetScope, upserts: Sequence[Asset]) -> None:
+    for asset in upserts:
+        if asset.region != scope.region or asset.asset_type != scope.asset_type:
+            raise ValueError(
+                f"asset {asset.asset_id!r} ({asset.region}/{asset.asset_type}) does not belong "
+                f"to scope {scope.region}/{scope.asset_type}"
+            )
+
+
+def _criteria(offset: int, limit: int, **fields: str | None) -> dict[str, str]:
+    """find()'s query: fixed field names and string values only, so that nothing a caller
+    passes can become an operator. ValueError for a negative offset or limit."""
+    if offset < 0 or limit < 0:
+        raise ValueError("offset and limit must be >= 0")
+    return {name: str(value) for name, value in fields.items() if value is not None}
+
+
+class MemoryAssetInventory:
+    """The inventory in a dict. Each method runs without awaiting, so calls from coroutines of
+    one event loop never interleave; nothing survives the process."""
+
+    def __init__(self) -> None:
+        # scope -> asset_id -> (asset, fingerprint)
+        self._scopes: dict[AssetScope, dict[str, tuple[Asset, str]]] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to create; present for the protocol."""
+
+    async def fingerprints(self, scope: AssetScope) -> dict[str, str]:
+        stored = self._scopes.get(scope, {})
+        return {asset_id: fingerprint for asset_id, (_, fingerprint) in stored.items()}
+
+    async def write(
+        self,
+        scope: AssetScope,
+        *,
+        upserts: Sequence[Asset],
+        removals: Collection[str],
+        now: datetime,
+    ) -> None:
+        """Upsert ``upserts`` and delete ``removals`` in ``scope`` at once. ``now`` is not kept
+        (nothing reads it back from memory). ValueError, before any change, for an upsert
+        outside the scope."""
+        _check_scope(scope, upserts)
+        stored = self._scopes.setdefault(scope, {})
+        for asset in upserts:
+            stored[asset.asset_id] = (asset, asset.fingerprint())
+        for asset_id in removals:
+            stored.pop(asset_id, None)
+        if not stored:
+            del self._scopes[scope]
+
+    async def find(
+        self,
+        *,
+        provider: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
+        asset_type: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Asset], int]:
+        """Matching assets ordered by (region, asset_type, asset_id) and their total.
+
+        ``limit=0`` returns only the total. ValueError for a negative offset or limit.
+        """
+        query = _criteria(
+            offset,
+            limit,
+            provider=provider,
+            account_id=account_id,
+            region=region,
+            asset_type=asset_type,
+        )
+        matches = [
+            stored[0]
+            for scope, assets in self._scopes.items()
+            if all(getattr(scope, name) == value for name, value in query.items())
+            for stored in assets.values()
+        ]
+        matches.sort(key=lambda a: (a.region, a.asset_type, a.asset_id))
+        return matches[offset : offset + limit], len(matches)
+
+
+class MongoAssetInventory:
+    """The inventory in a MongoDB collection (``assets`` unless told otherwise).
+
+    ``database`` is a PyMongo async database, a Motor database or a mongomock-motor database;
+    only the collection API they share is used, and the handle is not closed by this class.
+
+    Raises DatabaseUnavailableError when the server cannot be reached. Safe for concurrent use
+    by many coroutines and processes: every write is idempotent (replace-by-key, delete-by-key),
+    so a repeated or interrupted sync converges to the provider's state.
+    """
+
+    def __init__(self, database: Any, *, collection_name: str = "assets") -> None:
+        self._collection: Any = database.get_collection(collection_name)
+        # mongomock (<= 4.3, behind mongomock-motor and so behind memory://) rejects the `sort`
+        # argument PyMongo >= 4.11 passes when it adds a ReplaceOne to a bulk write
+        # (mongomock/mongomock#912). There the upsert is an UpdateMany on the full unique key,
+        # which $sets every stored field: the same one-document replacement. Real servers get
+        # ReplaceOne, which keeps the bulk write retryable (a multi-update would not).
+        self._replace_in_bulk = not _is_mongomock(self._collection)
+
+    async def initialize(self) -> None:
+        """Create :data:`INVENTORY_INDEXES`. Idempotent: identical existing indexes are kept;
+        one that exists under the same name with another definition raises ConfigurationError
+        (it needs a migration). DatabaseUnavailableError when the server cannot be reached."""
+        try:
+            async with unavailable_as_domain_error():
+                await self._collection.create_indexes(list(INVENTORY_INDEXES))
+        except OperationFailure as exc:
+            raise ConfigurationError(
+                f"indexes of {self._collection.name!r} conflict with existing ones: {exc}"
+            ) from exc
+
+    async def fingerprints(self, scope: AssetScope) -> dict[str, str]:
+        """``asset_id -> fingerprint`` of the scope: one query, projected to those two fields."""
+        result: dict[str, str] = {}
+        async with unavailable_as_domain_error():
+            cursor = self._collection.find(
+                scope.model_dump(), {"_id": 0, "asset_id": 1, "fingerprint": 1}
+            )
+            async for document in cursor:
+                result[document["asset_id"]] = document["fingerprint"]
+        return result
+
+    async def write(
+        self,
+        scope: AssetScope,
+        *,
+        upserts: Sequence[Asset],
+        removals: Collection[str],
+        now: datetime,
+    ) -> None:
+        """One unordered ``bulk_write``: a ReplaceOne upsert per asset, DeleteMany for removals.
+
+        Makes no call when there is nothing to write. Unordered lets the server apply the
+        operations in parallel; they touch distinct keys, so their order does not matter.
+        Raises ValueError (before any I/O) for an upsert outside the scope.
+        """
+        _check_scope(scope, upserts)
+        key: dict[str, str] = scope.model_dump()  # provider, account_id, region, asset_type
+        operations: list[Any] = [self._upsert(key, asset, now) for asset in upserts]
+        ids = list(removals)
+        for start in range(0, len(ids), _REMOVALS_PER_OPERATION):
+            chunk = ids[start : start + _REMOVALS_PER_OPERATION]
+            operations.append(DeleteMany({**key, "asset_id": {"$in": chunk}}))
+        if not operations:
+            return  # the driver rejects an empty bulk write, and it would be a wasted trip
+        async with unavailable_as_domain_error():
+            await self._collection.bulk_write(operations, ordered=False)
+
+    def _upsert(self, key: dict[str, str], asset: Asset, now: datetime) -> Any:
+        selector = {**key, "asset_id": asset.asset_id}
+        document = _document(key, asset, now)
+        if self._replace_in_bulk:
+            return ReplaceOne(selector, document, upsert=True)
+        return UpdateMany(selector, {"$set": document}, upsert=True)
+
+    async def find(
+        self,
+        *,
+        provider: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
+        asset_type: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Asset], int]:
+        """Matching assets ordered by (region, asset_type, asset_id) and their total.
+
+        ``limit=0`` returns only the total (MongoDB would read 0 as 'no limit').
+        ValueError for a negative offset or limit.
+        """
+        query = _criteria(
+            offset,
+            limit,
+            provider=provider,
+            account_id=account_id,
+            region=region,
+            asset_type=asset_type,
+        )
+        assets: list[Asset] = []
+        async with unavailable_as_domain_error():
+            total: int = await self._collection.count_documents(query)
+            if limit and offset < total:
+                cursor = (
+                    self._collection.find(query, {"_id": 0})
+                    .sort([(f, ASCENDING) for f in _SORT_FIELDS])
+                    .skip(offset)
+                    .limit(limit)
+                )
+                assets = [_asset(document) async for document in cursor]
+        return assets, total
+
+
+def _is_mongomock(collection: Any) -> bool:
+    # mongomock-motor's classes pose as Motor's (even their __module__); their MRO does not.
+    return any(cls.__module__.startswith("mongomock") for cls in type(collection).__mro__)
+
+
+def _document(key: dict[str, str], asset: Asset, now: datetime) -> dict[str, Any]:
+    return {
+        **key,
+        "asset_id": asset.asset_id,
+        "name": asset.name,
+        "attributes": asset.attributes,
+        "fingerprint": asset.fingerprint(),
+        "synced_at": now,
+    }
+
+
+def _asset(document: dict[str, Any]) -> Asset:
+    return Asset(**{field: document[field] for field in Asset.model_fields if field in document})

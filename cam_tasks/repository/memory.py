@@ -1,0 +1,324 @@
+"""The in-process task repository behind ``memory://``: the same contract, nothing persisted.
+
+It keeps frozen :class:`Task` objects in a dict, changed only through ``model_copy``, and sorted
+indexes beside them (:mod:`.memory_indexes`), so claims, sweeps and list pages cost O(log n)
+like their MongoDB counterparts. State changes are the shared :mod:`.changes` definitions, so
+both backends write the same fields; every stored value goes through the document mapping on
+the way in, so a task reads back exactly as MongoDB would give it (UTC millisecond times,
+copied containers).
+"""
+
+from __future__ import annotations
+
+import builtins
+import copy
+import logging
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from typing import Any, Self
+
+from cam_tasks.domain import (
+    TRANSITIONS,
+    Action,
+    Clock,
+    IllegalTransitionError,
+    Lease,
+    Progress,
+    SystemClock,
+    Task,
+    TaskError,
+    TaskFilter,
+    TaskLostError,
+    TaskNotFoundError,
+    TaskPage,
+    TaskStatus,
+)
+from cam_tasks.repository.changes import (
+    Change,
+    cancel_change,
+    cancel_flag_change,
+    claim_change,
+    finish_change,
+    heartbeat_change,
+    retry_change,
+    to_millis,
+)
+from cam_tasks.repository.documents import check_page, task_from_document, task_to_document
+from cam_tasks.repository.memory_indexes import MemoryIndexes
+
+__all__ = ["MemoryTaskRepository"]
+
+logger = logging.getLogger(__name__)
+
+_RUNNING = frozenset({TaskStatus.RUNNING})
+_SYSTEM_CLOCK = SystemClock()  # stateless: one shared default
+
+
+def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], bool] | None:
+    """The criteria no sorted index serves, as a check of one task id (None: there are none)."""
+    created_by, project_ids, since = query.created_by, query.project_ids, query.updated_since
+    if created_by is None and project_ids is None and since is None:
+        return None
+    floor = None if since is None else to_millis(since)
+
+    def matches(task_id: str) -> bool:
+        task = tasks[task_id]
+        return (
+            (created_by is None or task.created_by == created_by)
+            and (project_ids is None or task.project_id in project_ids)
+            and (floor is None or task.updated_at >= floor)
+        )
+
+    return matches
+
+
+class MemoryTaskRepository:
+    """Tasks in this process only: every task is lost when it stops (logged at initialize()).
+
+    ``retention_s``: finished tasks are removed ``retention_s`` after they finished, judged by
+    ``clock`` when any method next runs (active tasks never expire).
+
+    Coroutine-safe without a lock: no method awaits anything, so each one does its whole
+    read-modify-write before another coroutine of the event loop can run. Not thread-safe: use
+    it from one event loop.
+    """
+
+    def __init__(self, *, retention_s: float | None = None, clock: Clock = _SYSTEM_CLOCK) -> None:
+        if retention_s is not None and retention_s <= 0:
+            raise ValueError("retention_s must be > 0 (or None to keep finished tasks)")
+        self._retention_s = retention_s
+        self._clock = clock
+        self._warned = False
+        self._tasks: dict[str, Task] = {}
+        self._by_key: dict[str, str] = {}  # idempotency key -> task id
+        self._indexes = MemoryIndexes()
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Nothing to create; warns (once) that nothing survives a restart."""
+        if not self._warned:
+            self._warned = True
+            logger.warning(
+                "tasks are kept in memory only: every task is lost when this process stops "
+                "(use a mongodb:// URI to keep them)"
+            )
+
+    async def close(self) -> None:
+        """Nothing to release; the tasks stay readable. Idempotent."""
+
+    async def ping(self) -> None:
+        """Always answers: the store is this process."""
+
+    # -- state changes ------------------------------------------------------------------------
+
+    def _apply(self, task: Task, change: Change) -> Task:
+        update = dict(change.fields)
+        if "result" in update:
+            update["result"] = copy.deepcopy(update["result"])  # as a database would copy it
+        if change.attempts_delta:
+            update["attempts"] = task.attempts + change.attempts_delta
+        if change.record is not None:
+            update["history"] = (*task.history, change.record)
+        updated = task.model_copy(update=update)
+        self._indexes.replace(task, updated)
+        self._tasks[task.id] = updated
+        if change.touches_expiry:
+            self._indexes.set_expiry(task.id, change.expire_at)
+        return updated
+
+    def _remove(self, task: Task) -> None:
+        self._indexes.remove(task)
+        if task.idempotency_key is not None and self._by_key.get(task.idempotency_key) == task.id:
+            del self._by_key[task.idempotency_key]
+        del self._tasks[task.id]
+
+    def _prune(self) -> None:
+        """Drop finished tasks whose retention has passed (only they ever carry an expiry).
+
+        Runs first in every method, so expiry is judged by ``clock`` whenever the store is used.
+        """
+        now = self._clock.now()
+        while (task_id := self._indexes.first_expired(now)) is not None:
+            self._remove(self._tasks[task_id])
+
+    # -- submit and read ----------------------------------------------------------------------
+
+    async def insert(self, task: Task) -> Task:
+        """Store ``task``. Idempotent by ``idempotency_key`` (when set) and by id: when either is
+        already taken, the stored task is returned and nothing is written."""
+        self._prune()
+        if task.idempotency_key is not None and task.idempotency_key in self._by_key:
+            return self._tasks[self._by_key[task.idempotency_key]]
+        if task.id in self._tasks:
+            return self._tasks[task.id]
+        stored = task_from_document(copy.deepcopy(task_to_document(task)))
+        self._tasks[stored.id] = stored
+        self._indexes.add(stored)
+        if stored.idempotency_key is not None:
+            self._by_key[stored.idempotency_key] = stored.id
+        return stored
+
+    def _get(self, task_id: str) -> Task:
+        self._prune()
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise TaskNotFoundError(task_id)
+        return task
+
+    async def get(self, task_id: str) -> Task:
+        return self._get(task_id)
+
+    async def expires_at(self, task_id: str) -> datetime | None:
+        """When retention removes the task (None: never). Not part of TaskRepository."""
+        self._get(task_id)
+        return self._indexes.expiry_of(task_id)
+
+    def _page(self, query: TaskFilter, offset: int, limit: int) -> tuple[list[Task], int]:
+        matches = _residual(query, self._tasks)
+        ids, total = self._indexes.page(query, offset, limit, matches)
+        return [self._tasks[task_id] for task_id in ids], total
+
+    async def list(self, query: TaskFilter, *, offset: int, limit: int) -> TaskPage:
+        """Newest first. ValueError for a bad page."""
+        check_page(offset, limit)
+        self._prune()
+        tasks, total = self._page(query, offset, limit)
+        return TaskPage(tasks=tasks, total=total)
+
+    async def count_by_status(self, query: TaskFilter | None = None) -> Mapping[TaskStatus, int]:
+        self._prune()
+        counts = dict.fromkeys(TaskStatus, 0)
+        for status in TaskStatus:
+            if query is None:
+                counts[status] = self._indexes.count_status(status)
+            elif query.statuses is None or status in query.statuses:
+                narrowed = query.model_copy(update={"statuses": frozenset({status})})
+                counts[status] = self._page(narrowed, 0, 0)[1]
+        return counts
+
+    # -- the worker side ----------------------------------------------------------------------
+
+    async def claim(
+        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+    ) -> Task | None:
+        self._prune()
+        task_id = self._indexes.best_due(types, to_millis(now))
+        if task_id is None:
+            return None
+        change = claim_change(owner=owner, now=now, lease_s=lease_s)
+        return self._apply(self._tasks[task_id], change)
+
+    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
+        self._prune()
+        return self._indexes.next_run_at(types)
+
+    def _fenced(self, lease: Lease, statuses: Collection[TaskStatus]) -> Task:
+        self._prune()
+        task = self._tasks.get(lease.task_id)
+        if (
+            task is None
+            or task.owner != lease.owner
+            or task.attempts != lease.attempt
+            or task.status not in statuses
+        ):
+            raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
+        return task
+
+    async def heartbeat(
+        self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None
+    ) -> bool:
+        task = self._fenced(lease, _RUNNING)
+        change = heartbeat_change(now=now, lease_s=lease_s, progress=progress)
+        return self._apply(task, change).cancel_requested
+
+    def _finish(self, lease: Lease, action: Action, now: datetime, **values: Any) -> Task:
+        task = self._fenced(lease, TRANSITIONS[action].sources)
+        change = finish_change(
+            action,
+            lease,
+            started_at=task.started_at,
+            now=now,
+            retention_s=self._retention_s,
+            **values,
+        )
+        return self._apply(task, change)
+
+    async def complete(
+        self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None
+    ) -> Task:
+        """running → completed with ``result``, progress 100; the last error is cleared (it stays
+        in ``history``). Fenced: TaskLostError."""
+        return self._finish(lease, Action.COMPLETE, now, result=result, progress=progress)
+
+    async def fail(
+        self, lease: Lease, *, now: datetime, error: TaskError, progress: Progress | None = None
+    ) -> Task:
+        return self._finish(lease, Action.FAIL, now, error=error, progress=progress)
+
+    async def retry_later(
+        self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
+    ) -> Task:
+        return self._finish(lease, Action.RETRY_LATER, now, error=error, run_at=run_at)
+
+    async def release(self, lease: Lease, *, now: datetime) -> Task:
+        return self._finish(lease, Action.RELEASE, now)
+
+    async def acknowledge_cancel(
+        self,
+        lease: Lease,
+        *,
+        now: datetime,
+        result: Any = None,
+        progress: Progress | None = None,
+    ) -> Task:
+        return self._finish(lease, Action.ACKNOWLEDGE_CANCEL, now, result=result, progress=progress)
+
+    async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
+        """Oldest expired leases first. A task is failed (``lease_expired``) instead of returned
+        to pending when its ``attempts`` reached ``max_retries + 1``."""
+        self._prune()
+        now = to_millis(now)
+        if limit <= 0:
+            return []
+        expired = self._indexes.expired_leases(now, limit)
+        rescued: list[Task] = []
+        for task_id in expired:
+            task = self._tasks[task_id]
+            exhausted = task.attempts >= task.max_attempts
+            action = Action.RESCUE_EXHAUSTED if exhausted else Action.RESCUE
+            lease = Lease(task.id, task.owner or "", task.attempts)
+            change = finish_change(
+                action, lease, started_at=task.started_at, now=now, retention_s=self._retention_s
+            )
+            rescued.append(self._apply(task, change))
+        return rescued
+
+    # -- operator actions -----------------------------------------------------------------
+
+    async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
+        task = self._get(task_id)
+        if task.status in TRANSITIONS[Action.CANCEL].sources:
+            return self._apply(task, cancel_change(now=now, retention_s=self._retention_s))
+        if task.status in TRANSITIONS[Action.ACKNOWLEDGE_CANCEL].sources:
+            return self._apply(task, cancel_flag_change(now=now))
+        raise IllegalTransitionError(task_id, task.status.value, Action.CANCEL.value)
+
+    async def retry(self, task_id: str, *, now: datetime) -> Task:
+        task = self._get(task_id)
+        if task.status not in TRANSITIONS[Action.RETRY].sources:
+            raise IllegalTransitionError(task_id, task.status.value, Action.RETRY.value)
+        return self._apply(task, retry_change(now=now))
+
+    async def delete(self, task_id: str) -> None:
+        task = self._get(task_id)
+        if task.status not in TRANSITIONS[Action.DELETE].sources:
+            raise IllegalTransitionError(task_id, task.status.value, Action.DELETE.value)
+        self._remove(task)

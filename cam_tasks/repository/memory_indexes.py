@@ -1,0 +1,208 @@
+"""The sorted indexes of the memory repository: in-process counterparts of the MongoDB indexes.
+
+Built on ``sortedcontainers`` (keys are tuples of UTC datetimes, ints and ids):
+
+- ``ready[type]``: pending tasks in claim order ``(-priority, run_at, created_at, id)``. The
+  best due task of a type costs O(log n) per distinct priority level: the head of each priority
+  run has the earliest ``run_at`` of that run, so when it is not due, the whole run is skipped
+  with one bisect (what MongoDB does with the ``claim`` index).
+- ``due[type]``: pending tasks by ``(run_at, id)``: ``next_run_at`` reads one head per type.
+- ``leases``: running tasks by ``(lease_until, id)``: a sweep reads only the expired prefix.
+- ``(created_at, id)`` lists of all tasks, per status, per type and per (type, status): list
+  pages newest first by position, without looking at other tasks.
+- ``expiry``: finished tasks by ``(expire_at, id)`` when retention is set.
+
+The indexes hold keys only; the caller keeps the tasks and tells the indexes of every change.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator
+from datetime import datetime
+
+from sortedcontainers import SortedList
+
+from cam_tasks.domain import TRANSITIONS, Action, Task, TaskFilter, TaskStatus
+
+__all__ = ["MemoryIndexes"]
+
+_CLAIMABLE = TRANSITIONS[Action.CLAIM].sources
+_RESCUABLE = TRANSITIONS[Action.RESCUE].sources | TRANSITIONS[Action.RESCUE_EXHAUSTED].sources
+
+_ClaimKey = tuple[int, datetime, datetime, str]  # (-priority, run_at, created_at, id)
+_ListKey = tuple[datetime, str]  # (created_at, id)
+
+
+def _claim_key(task: Task) -> _ClaimKey:
+    return (-task.priority, task.run_at, task.created_at, task.id)
+
+
+def _first_due(ready: SortedList, now: datetime) -> _ClaimKey | None:
+    """The best entry of ``ready`` whose run_at <= now: one probe per priority level."""
+    index, size = 0, len(ready)
+    while index < size:
+        key: _ClaimKey = ready[index]
+        if key[1] <= now:
+            return key
+        # Not due, so nothing of this priority is: jump to the next (lower) priority.
+        index = ready.bisect_left((key[0] + 1,))
+    return None
+
+
+def _check_types(types: Collection[str]) -> None:
+    if isinstance(types, str):  # a bare string would read as a set of its characters
+        raise TypeError(f"expected a collection of task types, got the string {types!r}")
+
+
+class MemoryIndexes:
+    """Every sorted index of the memory repository. Not thread-safe (nor meant to be)."""
+
+    def __init__(self) -> None:
+        self._ready: defaultdict[str, SortedList] = defaultdict(SortedList)
+        self._due: defaultdict[str, SortedList] = defaultdict(SortedList)
+        self._leases = SortedList()
+        self._all = SortedList()
+        self._by_type: defaultdict[str, SortedList] = defaultdict(SortedList)
+        self._by_status: defaultdict[TaskStatus, SortedList] = defaultdict(SortedList)
+        self._by_type_status: defaultdict[tuple[str, TaskStatus], SortedList] = defaultdict(
+            SortedList
+        )
+        self._expiry = SortedList()  # (expire_at, id)
+        self._expire_at: dict[str, datetime] = {}
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def _add_state(self, task: Task) -> None:
+        key = (task.created_at, task.id)
+        self._by_status[task.status].add(key)
+        self._by_type_status[(task.type, task.status)].add(key)
+        if task.status in _CLAIMABLE:
+            self._ready[task.type].add(_claim_key(task))
+            self._due[task.type].add((task.run_at, task.id))
+        elif task.status in _RESCUABLE and task.lease_until is not None:
+            self._leases.add((task.lease_until, task.id))
+
+    def _discard_state(self, task: Task) -> None:
+        key = (task.created_at, task.id)
+        self._by_status[task.status].discard(key)
+        self._by_type_status[(task.type, task.status)].discard(key)
+        if task.status in _CLAIMABLE:
+            self._ready[task.type].discard(_claim_key(task))
+            self._due[task.type].discard((task.run_at, task.id))
+        elif task.status in _RESCUABLE and task.lease_until is not None:
+            self._leases.discard((task.lease_until, task.id))
+
+    def add(self, task: Task) -> None:
+        self._all.add((task.created_at, task.id))
+        self._by_type[task.type].add((task.created_at, task.id))
+        self._add_state(task)
+
+    def replace(self, old: Task, new: Task) -> None:
+        """``old`` became ``new`` (same id, type and created_at)."""
+        self._discard_state(old)
+        self._add_state(new)
+
+    def remove(self, task: Task) -> None:
+        self._discard_state(task)
+        self._all.discard((task.created_at, task.id))
+        self._by_type[task.type].discard((task.created_at, task.id))
+        self.set_expiry(task.id, None)
+
+    def set_expiry(self, task_id: str, expire_at: datetime | None) -> None:
+        previous = self._expire_at.pop(task_id, None)
+        if previous is not None:
+            self._expiry.discard((previous, task_id))
+        if expire_at is not None:
+            self._expire_at[task_id] = expire_at
+            self._expiry.add((expire_at, task_id))
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def expiry_of(self, task_id: str) -> datetime | None:
+        return self._expire_at.get(task_id)
+
+    def first_expired(self, now: datetime) -> str | None:
+        """The id of a task whose ``expire_at <= now``, or None."""
+        if self._expiry and self._expiry[0][0] <= now:
+            task_id: str = self._expiry[0][1]
+            return task_id
+        return None
+
+    def best_due(self, types: Collection[str], now: datetime) -> str | None:
+        """The id of the task ``claim`` takes: the best due head among ``types``."""
+        _check_types(types)
+        best: _ClaimKey | None = None
+        for task_type in types:
+            ready = self._ready.get(task_type)
+            head = None if not ready else _first_due(ready, now)
+            if head is not None and (best is None or head < best):
+                best = head
+        return None if best is None else best[3]
+
+    def next_run_at(self, types: Collection[str]) -> datetime | None:
+        _check_types(types)
+        heads = [due[0][0] for due in (self._due.get(t) for t in types) if due]
+        return min(heads, default=None)
+
+    def expired_leases(self, now: datetime, limit: int) -> list[str]:
+        """Ids of running tasks whose ``lease_until < now``, oldest lease first."""
+        # (now,) sorts before every (now, id): the range holds exactly lease_until < now.
+        keys = self._leases.irange(maximum=(now,), inclusive=(True, False))
+        return [task_id for _, task_id in itertools.islice(keys, limit)]
+
+    def _select(self, query: TaskFilter) -> list[SortedList]:
+        """The narrowest lists whose union is what ``types`` and ``statuses`` allow."""
+        types, statuses = query.types, query.statuses
+        if types is not None and statuses is not None:
+            found = [self._by_type_status.get((t, s)) for t in types for s in statuses]
+        elif types is not None:
+            found = [self._by_type.get(t) for t in types]
+        elif statuses is not None:
+            found = [self._by_status.get(s) for s in statuses]
+        else:
+            found = [self._all]
+        return [keys for keys in found if keys]
+
+    def page(
+        self,
+        query: TaskFilter,
+        offset: int,
+        limit: int,
+        matches: Callable[[str], bool] | None,
+    ) -> tuple[list[str], int]:
+        """Ids of one newest-first page of ``query`` and the total; ``matches`` checks the
+        criteria no index here serves (created_by, project_ids, updated_since)."""
+        lists = self._select(query)
+        if matches is None:
+            # Served by position: O(log n + offset + limit), no other task is looked at.
+            total = sum(len(keys) for keys in lists)
+            if len(lists) == 1:
+                size = len(lists[0])
+                start, stop = max(0, size - offset - limit), max(0, size - offset)
+                keys = lists[0].islice(start, stop, reverse=True)
+            else:
+                keys = itertools.islice(_newest_first(lists), offset, offset + limit)
+            return [task_id for _, task_id in keys], total
+        # No sorted index for the other criteria: scan the narrowest type/status lists newest
+        # first and filter (acceptable in process; the Mongo backend has indexes for them).
+        page: list[str] = []
+        total = 0
+        for _, task_id in _newest_first(lists):
+            if matches(task_id):
+                if offset <= total < offset + limit:
+                    page.append(task_id)
+                total += 1
+        return page, total
+
+    def count_status(self, status: TaskStatus) -> int:
+        return len(self._by_status.get(status, ()))
+
+
+def _newest_first(lists: list[SortedList]) -> Iterator[_ListKey]:
+    if len(lists) == 1:
+        newest: Iterator[_ListKey] = reversed(lists[0])
+        return newest
+    return heapq.merge(*(reversed(keys) for keys in lists), reverse=True)

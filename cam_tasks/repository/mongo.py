@@ -1,0 +1,428 @@
+"""The MongoDB task repository: the TaskRepository contract as atomic conditional updates.
+
+Works unchanged on a PyMongo async database (``AsyncMongoClient``, the default), a Motor
+database, or a mongomock-motor database: it uses only the collection API they share, and
+:func:`cam_tasks.repository.driver.aggregate` where they differ. Every driver call runs inside
+:func:`~cam_tasks.repository.driver.unavailable_as_domain_error`, so connectivity failures leave
+as :class:`DatabaseUnavailableError` and nothing else of the driver escapes on purpose.
+
+Why the writes look the way they do:
+
+- The claim is one ``find_one_and_update`` with a sort: the server picks and takes the task in
+  one step, so two claimers can never get the same task.
+- Every status change filters on ``TRANSITIONS[action].sources``: a change the table forbids
+  matches nothing, even when two processes race.
+- Every write after the claim is fenced on ``{_id, owner, attempts, status}``: a worker whose
+  task was rescued, cancelled or deleted matches nothing and gets TaskLostError.
+- A finishing write first reads the attempt's ``started_at`` (for its history record), then
+  writes under the same fence. Nothing can change ``started_at`` while the fence holds, so the
+  record is exact; a single round trip would need an update pipeline, which mongomock silently
+  evaluates wrongly (it stores ``"$started_at"`` as a literal string).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any, Self
+
+from pymongo import ReturnDocument, WriteConcern
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+from cam_tasks.domain import (
+    DEFAULT_MAX_RETRIES,
+    TRANSITIONS,
+    Action,
+    CamTasksError,
+    IllegalTransitionError,
+    Lease,
+    Progress,
+    Task,
+    TaskError,
+    TaskFilter,
+    TaskLostError,
+    TaskNotFoundError,
+    TaskPage,
+    TaskStatus,
+    utc,
+)
+from cam_tasks.repository import driver
+from cam_tasks.repository.changes import (
+    cancel_change,
+    cancel_flag_change,
+    claim_change,
+    finish_change,
+    heartbeat_change,
+    retry_change,
+    to_millis,
+)
+from cam_tasks.repository.documents import (
+    check_page,
+    encode_change,
+    filter_to_query,
+    one_of,
+    task_from_document,
+    task_to_document,
+)
+from cam_tasks.repository.indexes import create_task_indexes
+
+__all__ = ["MongoTaskRepository"]
+
+logger = logging.getLogger(__name__)
+
+_CLAIM_ORDER = [("priority", -1), ("run_at", 1), ("created_at", 1), ("_id", 1)]
+_NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
+_RUNNING = frozenset({TaskStatus.RUNNING})
+# Operator actions retry their conditional write when a concurrent change moved the task back
+# into a legal source status between the write and the read that explains why it missed.
+_OPERATOR_ROUNDS = 3
+
+
+def _sources(action: Action) -> Any:
+    return one_of(status.value for status in TRANSITIONS[action].sources)
+
+
+class MongoTaskRepository:
+    """Tasks in one MongoDB collection (default ``tasks``).
+
+    ``retention_s``: finished tasks get ``expire_at = completed_at + retention_s`` and the TTL
+    index removes them after that; None keeps them forever. Active tasks never expire.
+    All methods are safe to call from many coroutines and processes at once.
+    """
+
+    def __init__(
+        self, database: Any, *, collection_name: str = "tasks", retention_s: float | None = None
+    ) -> None:
+        if retention_s is not None and retention_s <= 0:
+            raise ValueError("retention_s must be > 0 (or None to keep finished tasks)")
+        self._database = database
+        self._collection_name = collection_name
+        self._collection: Any = database[collection_name]
+        self._retention_s = retention_s
+
+    async def __aenter__(self) -> Self:
+        await self.initialize()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def initialize(self) -> None:
+        """Create the indexes (idempotent); on a replica set (or mongos) write with
+        ``w="majority"`` from now on, so an acknowledged claim or finish survives a failover."""
+        await create_task_indexes(self._collection)
+        if await self._is_replicated():
+            self._collection = self._database.get_collection(
+                self._collection_name, write_concern=WriteConcern("majority")
+            )
+            logger.info(
+                "tasks are written with w=majority", extra={"collection": self._collection_name}
+            )
+
+    async def close(self) -> None:
+        """Nothing to release: the database handle belongs to whoever passed it. Idempotent."""
+
+    async def ping(self) -> None:
+        async with driver.unavailable_as_domain_error():
+            await self._database.command("ping")
+
+    async def _is_replicated(self) -> bool:
+        try:
+            async with driver.unavailable_as_domain_error():
+                reply: Mapping[str, Any] = await self._database.command("hello")
+        except (OperationFailure, NotImplementedError):
+            return False  # a server (or mongomock) without `hello`: a standalone for our purpose
+        return "setName" in reply or reply.get("msg") == "isdbgrid"
+
+    # -- submit and read ----------------------------------------------------------------------
+
+    async def insert(self, task: Task) -> Task:
+        """Store ``task``. Idempotent by ``idempotency_key`` (when set) and by id: when either is
+        already taken, the stored task is returned and nothing is written."""
+        document = task_to_document(task)
+        for _ in range(_OPERATOR_ROUNDS):
+            try:
+                async with driver.unavailable_as_domain_error():
+                    await self._collection.insert_one(document)
+                return task_from_document(document)
+            except DuplicateKeyError:
+                existing = await self._find_existing(task)
+                if existing is not None:
+                    return existing
+            # The holder of the key was deleted in between: insert again.
+        raise CamTasksError(f"task {task.id!r}: its id or idempotency key keeps colliding")
+
+    async def _find_existing(self, task: Task) -> Task | None:
+        async with driver.unavailable_as_domain_error():
+            if task.idempotency_key is not None:
+                # `$type: string` repeats the partial filter so the unique index serves this.
+                key = {"$type": "string", "$eq": task.idempotency_key}
+                document = await self._collection.find_one({"idempotency_key": key})
+                if document is not None:
+                    return task_from_document(document)
+            document = await self._collection.find_one({"_id": task.id})
+        return None if document is None else task_from_document(document)
+
+    async def get(self, task_id: str) -> Task:
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one({"_id": task_id})
+        if document is None:
+            raise TaskNotFoundError(task_id)
+        return task_from_document(document)
+
+    async def expires_at(self, task_id: str) -> datetime | None:
+        """When retention removes the task (None: never). Not part of TaskRepository."""
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one({"_id": task_id}, {"expire_at": True})
+        if document is None:
+            raise TaskNotFoundError(task_id)
+        expire_at = document.get("expire_at")
+        return None if expire_at is None else utc(expire_at)
+
+    async def list(self, query: TaskFilter, *, offset: int, limit: int) -> TaskPage:
+        """Newest first. The count and the page are two reads: under concurrent writes the
+        total may differ from what paging through would find. ValueError for a bad page."""
+        check_page(offset, limit)
+        mongo_query = filter_to_query(query)
+        async with driver.unavailable_as_domain_error():
+            total: int = await self._collection.count_documents(mongo_query)
+            documents: list[dict[str, Any]] = []
+            if limit and offset < total:
+                cursor = self._collection.find(mongo_query).sort(_NEWEST_FIRST)
+                documents = await cursor.skip(offset).limit(limit).to_list(None)
+        return TaskPage(tasks=[task_from_document(d) for d in documents], total=total)
+
+    async def count_by_status(self, query: TaskFilter | None = None) -> Mapping[TaskStatus, int]:
+        pipeline = [
+            {"$match": filter_to_query(query)},
+            {"$group": {"_id": "$status", "count": {"$sum": 1}}},
+        ]
+        async with driver.unavailable_as_domain_error():
+            groups = await driver.aggregate(self._collection, pipeline)
+        counts = dict.fromkeys(TaskStatus, 0)
+        for group in groups:
+            if group["_id"] in TaskStatus.__members__.values():
+                counts[TaskStatus(group["_id"])] = int(group["count"])
+        return counts
+
+    # -- the worker side ----------------------------------------------------------------------
+
+    async def claim(
+        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+    ) -> Task | None:
+        if not types:
+            return None
+        query = {
+            "status": _sources(Action.CLAIM),
+            "type": one_of(types),
+            "run_at": {"$lte": to_millis(now)},
+        }
+        update = encode_change(claim_change(owner=owner, now=now, lease_s=lease_s))
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one_and_update(
+                query, update, sort=_CLAIM_ORDER, return_document=ReturnDocument.AFTER
+            )
+        return None if document is None else task_from_document(document)
+
+    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
+        if not types:
+            return None
+        query = {"status": _sources(Action.CLAIM), "type": one_of(types)}
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one(
+                query, {"run_at": True}, sort=[("run_at", 1)]
+            )
+        return None if document is None else utc(document["run_at"])
+
+    @staticmethod
+    def _fence(lease: Lease, statuses: Collection[TaskStatus]) -> dict[str, Any]:
+        return {
+            "_id": lease.task_id,
+            "owner": lease.owner,
+            "attempts": lease.attempt,
+            "status": one_of(status.value for status in statuses),
+        }
+
+    async def heartbeat(
+        self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None
+    ) -> bool:
+        update = encode_change(heartbeat_change(now=now, lease_s=lease_s, progress=progress))
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one_and_update(
+                self._fence(lease, _RUNNING),
+                update,
+                projection={"cancel_requested": True},
+                return_document=ReturnDocument.AFTER,
+            )
+        if document is None:
+            raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
+        return bool(document.get("cancel_requested", False))
+
+    async def _finish(self, lease: Lease, action: Action, now: datetime, **values: Any) -> Task:
+        fence = self._fence(lease, TRANSITIONS[action].sources)
+        async with driver.unavailable_as_domain_error():
+            started_at = lease.started_at
+            if started_at is None:  # a lease rebuilt without it: read it (one more round trip)
+                current = await self._collection.find_one(fence, {"started_at": True})
+                if current is None:
+                    raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
+                started_at = current.get("started_at")
+            change = finish_change(
+                action,
+                lease,
+                started_at=started_at,
+                now=now,
+                retention_s=self._retention_s,
+                **values,
+            )
+            document = await self._collection.find_one_and_update(
+                fence, encode_change(change), return_document=ReturnDocument.AFTER
+            )
+        if document is None:
+            raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
+        return task_from_document(document)
+
+    async def complete(
+        self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None
+    ) -> Task:
+        """running → completed with ``result``, progress 100; the last error is cleared (it stays
+        in ``history``). Fenced: TaskLostError."""
+        return await self._finish(lease, Action.COMPLETE, now, result=result, progress=progress)
+
+    async def fail(
+        self, lease: Lease, *, now: datetime, error: TaskError, progress: Progress | None = None
+    ) -> Task:
+        return await self._finish(lease, Action.FAIL, now, error=error, progress=progress)
+
+    async def retry_later(
+        self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
+    ) -> Task:
+        return await self._finish(lease, Action.RETRY_LATER, now, error=error, run_at=run_at)
+
+    async def release(self, lease: Lease, *, now: datetime) -> Task:
+        return await self._finish(lease, Action.RELEASE, now)
+
+    async def acknowledge_cancel(
+        self,
+        lease: Lease,
+        *,
+        now: datetime,
+        result: Any = None,
+        progress: Progress | None = None,
+    ) -> Task:
+        return await self._finish(
+            lease, Action.ACKNOWLEDGE_CANCEL, now, result=result, progress=progress
+        )
+
+    async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
+        """Oldest expired leases first. A task is failed (``lease_expired``) instead of returned
+        to pending when its ``attempts`` reached ``max_retries + 1``."""
+        if limit <= 0:
+            return []
+        now = to_millis(now)
+        query = {"status": _sources(Action.RESCUE), "lease_until": {"$lt": now}}
+        fields = {"owner": True, "attempts": True, "max_retries": True, "started_at": True}
+        async with driver.unavailable_as_domain_error():
+            cursor = self._collection.find(query, fields).sort([("lease_until", 1)])
+            candidates: list[dict[str, Any]] = await cursor.limit(limit).to_list(None)
+        rescued: list[Task] = []
+        for candidate in candidates:
+            attempts = int(candidate.get("attempts", 0))
+            max_attempts = int(candidate.get("max_retries", DEFAULT_MAX_RETRIES)) + 1
+            action = Action.RESCUE_EXHAUSTED if attempts >= max_attempts else Action.RESCUE
+            owner = candidate.get("owner")
+            lease = Lease(candidate["_id"], owner or "", attempts)
+            change = finish_change(
+                action,
+                lease,
+                started_at=candidate.get("started_at"),
+                now=now,
+                retention_s=self._retention_s,
+            )
+            # The whole predicate again: if the owner finished, or renewed its lease, or another
+            # sweeper got here first since the read, this matches nothing and we leave it alone.
+            fence = {
+                "_id": candidate["_id"],
+                "status": _sources(action),
+                "owner": owner,
+                "attempts": attempts,
+                "lease_until": {"$lt": now},
+            }
+            async with driver.unavailable_as_domain_error():
+                document = await self._collection.find_one_and_update(
+                    fence, encode_change(change), return_document=ReturnDocument.AFTER
+                )
+            if document is not None:
+                rescued.append(task_from_document(document))
+        return rescued
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    async def _status_of(self, task_id: str) -> TaskStatus:
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one({"_id": task_id}, {"status": True})
+        if document is None:
+            raise TaskNotFoundError(task_id)
+        return TaskStatus(document["status"])
+
+    async def _update_by_id(
+        self, task_id: str, action: Action, update: Mapping[str, Any]
+    ) -> Task | None:
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one_and_update(
+                {"_id": task_id, "status": _sources(action)},
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+        return None if document is None else task_from_document(document)
+
+    async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
+        status = TaskStatus.PENDING
+        for _ in range(_OPERATOR_ROUNDS):
+            cancelled = await self._update_by_id(
+                task_id,
+                Action.CANCEL,
+                encode_change(cancel_change(now=now, retention_s=self._retention_s)),
+            )
+            if cancelled is not None:
+                return cancelled
+            # Not pending (any more): a running task is only asked to stop.
+            flagged = await self._update_by_id(
+                task_id, Action.ACKNOWLEDGE_CANCEL, encode_change(cancel_flag_change(now=now))
+            )
+            if flagged is not None:
+                return flagged
+            status = await self._status_of(task_id)
+            if status.is_terminal:
+                break
+        raise IllegalTransitionError(task_id, status.value, Action.CANCEL.value)
+
+    async def retry(self, task_id: str, *, now: datetime) -> Task:
+        update = encode_change(retry_change(now=now))
+        status = TaskStatus.FAILED
+        for _ in range(_OPERATOR_ROUNDS):
+            task = await self._update_by_id(task_id, Action.RETRY, update)
+            if task is not None:
+                return task
+            status = await self._status_of(task_id)
+            if status not in TRANSITIONS[Action.RETRY].sources:
+                break
+        raise IllegalTransitionError(task_id, status.value, Action.RETRY.value)
+
+    async def delete(self, task_id: str) -> None:
+        status = TaskStatus.COMPLETED
+        for _ in range(_OPERATOR_ROUNDS):
+            async with driver.unavailable_as_domain_error():
+                result = await self._collection.delete_one(
+                    {"_id": task_id, "status": _sources(Action.DELETE)}
+                )
+            if result.deleted_count:
+                return
+            status = await self._status_of(task_id)
+            if status not in TRANSITIONS[Action.DELETE].sources:
+                break
+        raise IllegalTransitionError(task_id, status.value, Action.DELETE.value)
