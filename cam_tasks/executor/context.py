@@ -101,6 +101,14 @@ class TaskContext:
     def request_cancel(self) -> None:
         self._cancel_event.set()
 
+    @property
+    def has_new_progress(self) -> bool:
+        return self._dirty
+
+    def restore_progress(self) -> None:
+        """Mark the current progress unwritten again (its write failed)."""
+        self._dirty = True
+
     def take_progress(self) -> Progress | None:
         """The progress to write, or None when nothing changed since the last call."""
         if not self._dirty:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -32,7 +33,12 @@ class TaskExecutor(Protocol):
     Executors never touch MongoDB, statuses or retries: the dispatcher owns those.
     """
 
-    type: str
-    params_model: type[BaseModel]
+    # Read-only properties, so a class attribute ``params_model = MyParams`` (a subclass)
+    # satisfies the protocol.
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def params_model(self) -> builtins.type[BaseModel]: ...
 
     async def execute(self, params: Any, ctx: TaskContext) -> Any: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +33,13 @@ class ExecutorSpec:
         return self.executor.type
 
     @property
-    def params_model(self) -> type[BaseModel]:
+    def params_model(self) -> builtins.type[BaseModel]:
         return self.executor.params_model
 
 
-def validation_details(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+def validation_details(
+    exc: ValidationError, prefix: tuple[str | int, ...] = ()
+) -> list[dict[str, Any]]:
     """pydantic errors as JSON-able field details, without echoing the rejected input back
     (it may be large or hold secrets)."""
     return [
@@ -68,7 +71,9 @@ class ExecutorRegistry:
         if not isinstance(task_type, str) or not task_type:
             raise ConfigurationError(f"{executor!r} has no task type name")
         if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
-            raise ConfigurationError(f"executor {task_type!r}: params_model must be a pydantic model")
+            raise ConfigurationError(
+                f"executor {task_type!r}: params_model must be a pydantic model"
+            )
         if not callable(getattr(executor, "execute", None)):
             raise ConfigurationError(f"executor {task_type!r} has no execute()")
         if task_type in self._specs:
