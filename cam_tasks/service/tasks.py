@@ -1,0 +1,338 @@
+"""TaskService: the use cases on tasks (submit, read, list, cancel, retry, delete, counts).
+
+Every front end (HTTP API, CLI, a host service calling Python) goes through this class, so the
+rules about what may be submitted live here once: the executor's params model, priorities,
+schedules, retry and timeout defaults, and the optional cap on pending tasks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import math
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cam_tasks.domain import (
+    MAX_PAGE_SIZE,
+    Clock,
+    InvalidParamsError,
+    Priority,
+    Task,
+    TaskFilter,
+    TaskPage,
+    TaskStatus,
+    new_task,
+    utc,
+)
+from cam_tasks.executor import ExecutorRegistry
+from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.service.errors import QueueFullError
+from cam_tasks.service.notifier import TaskNotifier
+
+__all__ = [
+    "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
+    "MAX_IDEMPOTENCY_KEY_LENGTH",
+    "MAX_RETRIES_LIMIT",
+    "TaskService",
+]
+
+logger = logging.getLogger(__name__)
+
+#: ``retry_after_s`` of :class:`QueueFullError` unless the service is told otherwise.
+DEFAULT_QUEUE_FULL_RETRY_AFTER_S = 5.0
+#: Longest accepted idempotency key: keys are indexed, so they must stay small.
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+#: Largest ``max_retries`` a submit may ask for: far past any sane policy, and small enough for
+#: every integer type a store keeps (a client can send 2**64 - 1 in JSON).
+MAX_RETRIES_LIMIT = 1000
+
+_PRIORITY_NAMES = {p.name.lower(): p for p in Priority}
+
+Problems = builtins.list[dict[str, Any]]
+
+
+def _problem(loc: str, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": [loc], "msg": msg, "type": kind}
+
+
+def _millis(value: datetime) -> datetime:
+    # MongoDB keeps milliseconds: truncate now so the stored task equals the returned one.
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _parse_priority(value: int | str, problems: Problems) -> Priority:
+    if isinstance(value, str):
+        found = _PRIORITY_NAMES.get(value.strip().lower())
+        if found is not None:
+            return found
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return Priority(value)
+        except ValueError:
+            pass
+    names = "|".join(_PRIORITY_NAMES)
+    ints = ", ".join(str(int(p)) for p in Priority)
+    problems.append(
+        _problem("priority", f"priority must be one of {names} or {ints}", "priority_invalid")
+    )
+    return Priority.NORMAL
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class TaskService:
+    """The task use cases over one repository and one executor registry.
+
+    Concurrency: every method is a thin sequence of repository calls, each atomic on its own,
+    so it is safe to call from many coroutines and processes. ``max_pending`` is a soft cap:
+    the count and the insert are two steps, so concurrent submits may overshoot it by the
+    number of submitters racing.
+
+    Errors: besides those listed per method, any method may raise
+    :class:`DatabaseUnavailableError` when the store cannot be reached.
+    """
+
+    def __init__(
+        self,
+        repository: TaskRepository,
+        registry: ExecutorRegistry,
+        *,
+        clock: Clock,
+        notifier: TaskNotifier | None = None,
+        max_pending: int | None = None,
+        queue_full_retry_after_s: float = DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
+    ) -> None:
+        if max_pending is not None and max_pending < 1:
+            raise ValueError("max_pending must be >= 1 (or None for no cap)")
+        if not queue_full_retry_after_s > 0:
+            raise ValueError("queue_full_retry_after_s must be > 0")
+        self._repository = repository
+        self._registry = registry
+        self._clock = clock
+        self._notifier = notifier
+        self._max_pending = max_pending
+        self._queue_full_retry_after_s = queue_full_retry_after_s
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the service stamps tasks with (views use it for a running duration)."""
+        return self._clock
+
+    @property
+    def registry(self) -> ExecutorRegistry:
+        return self._registry
+
+    def set_notifier(self, notifier: TaskNotifier) -> None:
+        """Wire the local dispatcher once it exists (it is built after the service)."""
+        self._notifier = notifier
+
+    # -- submit -------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        task_type: str,
+        params: Mapping[str, Any],
+        *,
+        priority: int | str = Priority.NORMAL,
+        run_at: datetime | None = None,
+        delay_s: float | None = None,
+        max_retries: int | None = None,
+        timeout_s: float | None = None,
+        created_by: str = "system",
+        project_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Task:
+        """Validate and store one pending task, then wake the local dispatcher.
+
+        ``params`` are parsed by the executor's model and stored as that model dumps them
+        (defaults filled in, values normalised). ``priority`` is a :class:`Priority` name
+        (``low|normal|high|urgent``) or its int. ``run_at`` (tz-aware) or ``delay_s`` (>= 0,
+        from now) schedules the first run; neither means now. ``max_retries`` and
+        ``timeout_s`` default to the executor's registration (``0 <= max_retries <=
+        MAX_RETRIES_LIMIT``, ``timeout_s`` finite and > 0).
+
+        With ``idempotency_key``, a second submit with the same key stores nothing and returns
+        the first task (whatever its parameters).
+
+        Raises :class:`UnknownTaskTypeError` for an unregistered type,
+        :class:`InvalidParamsError` (every problem found, as ``loc``/``msg``/``type``
+        details; parameter problems under ``("params", …)``), :class:`QueueFullError` when
+        ``max_pending`` is reached. Nothing is stored when it raises.
+        """
+        spec = self._registry.get(task_type)
+        problems: Problems = []
+        level = _parse_priority(priority, problems)
+        due = self._due(run_at, delay_s, problems)
+        retries = spec.max_retries if max_retries is None else max_retries
+        if not (
+            isinstance(retries, int)
+            and not isinstance(retries, bool)
+            and 0 <= retries <= MAX_RETRIES_LIMIT
+        ):
+            problems.append(
+                _problem(
+                    "max_retries",
+                    f"must be an integer from 0 to {MAX_RETRIES_LIMIT}",
+                    "max_retries",
+                )
+            )
+        timeout = spec.timeout_s if timeout_s is None else timeout_s
+        if timeout is not None and not (_is_number(timeout) and 0 < timeout < math.inf):
+            problems.append(_problem("timeout_s", "must be a finite number > 0", "timeout_s"))
+        if not isinstance(created_by, str) or not created_by:
+            problems.append(_problem("created_by", "must be a non-empty string", "created_by"))
+        if idempotency_key is not None and not (
+            isinstance(idempotency_key, str)
+            and 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
+        ):
+            problems.append(
+                _problem(
+                    "idempotency_key",
+                    f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters",
+                    "idempotency_key",
+                )
+            )
+        try:
+            model = self._registry.validate(task_type, params)
+        except InvalidParamsError as exc:
+            problems = [*exc.details, *problems]
+        if problems:
+            raise InvalidParamsError(f"invalid submission of {task_type!r}", problems)
+
+        await self._check_capacity()
+        now = self._clock.now()
+        task = new_task(
+            task_type=task_type,
+            params=model.model_dump(mode="json"),
+            now=now,
+            run_at=due,
+            priority=level,
+            max_retries=retries,
+            timeout_s=None if timeout is None else float(timeout),
+            created_by=created_by,
+            project_id=project_id,
+            idempotency_key=idempotency_key,
+        )
+        stored = await self._repository.insert(task)
+        logger.info(
+            "task submitted" if stored.id == task.id else "task submission deduplicated",
+            extra={"task_id": stored.id, "type": task_type},
+        )
+        if stored.id == task.id:
+            # A deduplicated submit returns a task whose own submit already woke the dispatcher.
+            self._notify(lambda notifier: notifier.task_submitted(stored))
+        return stored
+
+    def _due(
+        self, run_at: datetime | None, delay_s: float | None, problems: Problems
+    ) -> datetime | None:
+        if run_at is not None and delay_s is not None:
+            problems.append(
+                _problem("delay_s", "run_at and delay_s are mutually exclusive", "exclusive")
+            )
+            return None
+        if run_at is not None:
+            if not isinstance(run_at, datetime) or run_at.utcoffset() is None:
+                problems.append(_problem("run_at", "must be a timezone-aware datetime", "run_at"))
+                return None
+            return _millis(utc(run_at))
+        if delay_s is not None:
+            if not (_is_number(delay_s) and 0 <= delay_s < math.inf):
+                problems.append(_problem("delay_s", "must be a finite number >= 0", "delay_s"))
+                return None
+            try:
+                return _millis(self._clock.now() + timedelta(seconds=delay_s))
+            except OverflowError:
+                problems.append(_problem("delay_s", "is too far in the future", "delay_s"))
+        return None
+
+    async def _check_capacity(self) -> None:
+        if self._max_pending is None:
+            return
+        counts = await self._repository.count_by_status(
+            TaskFilter(statuses=frozenset({TaskStatus.PENDING}))
+        )
+        pending = counts.get(TaskStatus.PENDING, 0)
+        if pending >= self._max_pending:
+            raise QueueFullError(
+                pending=pending,
+                max_pending=self._max_pending,
+                retry_after_s=self._queue_full_retry_after_s,
+            )
+
+    # -- read ---------------------------------------------------------------------------------
+
+    async def get(self, task_id: str) -> Task:
+        """The task. Raises :class:`TaskNotFoundError`."""
+        return await self._repository.get(task_id)
+
+    async def list(self, query: TaskFilter, *, offset: int = 0, limit: int = 20) -> TaskPage:
+        """One page of tasks matching ``query``, newest first, and the total matching.
+
+        Raises :class:`InvalidParamsError` unless ``offset >= 0`` and
+        ``1 <= limit <= MAX_PAGE_SIZE``.
+        """
+        problems: Problems = []
+        if offset < 0:
+            problems.append(_problem("offset", "must be >= 0", "offset"))
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            problems.append(_problem("limit", f"must be between 1 and {MAX_PAGE_SIZE}", "limit"))
+        if problems:
+            raise InvalidParamsError("invalid page", problems)
+        return await self._repository.list(query, offset=offset, limit=limit)
+
+    async def counts(self) -> Mapping[TaskStatus, int]:
+        """Number of tasks in each status (every status present, zeros included)."""
+        return await self._repository.count_by_status()
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    async def cancel(self, task_id: str) -> Task:
+        """Cancel a task: a pending one is cancelled at once; a running one is marked
+        ``cancel_requested`` (its owner stops it) and, if it runs in this process, the local
+        dispatcher is told to cancel it now. Returns the task as stored after the request.
+
+        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` when it already
+        finished.
+        """
+        task = await self._repository.request_cancel(task_id, now=self._clock.now())
+        logger.info("task cancel requested", extra={"task_id": task.id, "type": task.type})
+        if task.status is TaskStatus.RUNNING and task.cancel_requested:
+            self._notify(lambda notifier: notifier.cancel_requested(task.id))
+        return task
+
+    async def retry(self, task_id: str) -> Task:
+        """Re-run a failed or cancelled task from scratch (attempts reset, history kept).
+
+        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` when it is
+        pending, running or completed.
+        """
+        task = await self._repository.retry(task_id, now=self._clock.now())
+        logger.info("task retried", extra={"task_id": task.id, "type": task.type})
+        self._notify(lambda notifier: notifier.task_submitted(task))
+        return task
+
+    async def delete(self, task_id: str) -> None:
+        """Delete a finished task.
+
+        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` while it is
+        pending or running.
+        """
+        await self._repository.delete(task_id)
+        logger.info("task deleted", extra={"task_id": task_id})
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _notify(self, call: Callable[[TaskNotifier], None]) -> None:
+        # The change is already stored: a failing hint must not turn it into an error for the
+        # caller. The dispatcher still finds the task on its next poll or heartbeat.
+        if self._notifier is None:
+            return
+        try:
+            call(self._notifier)
+        except Exception:
+            logger.warning("task notifier failed; the dispatcher will catch up", exc_info=True)

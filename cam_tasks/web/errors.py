@@ -1,0 +1,219 @@
+"""Errors to HTTP answers: the one mapping table, request ids, and the middleware using both.
+
+Three kinds of failure reach the middleware, and each becomes an error envelope:
+
+- a :class:`CamTasksError` from the service: looked up in :data:`ERROR_RULES` (by class, then
+  its bases), which alone decides status, machine code, message and details;
+- an :class:`ApiError` raised by this package while decoding a request (malformed JSON or
+  query, body too large, wrong media type), which carries its own status;
+- an ``aiohttp`` HTTP exception from routing (unknown route, method not allowed).
+
+Anything else (and a :class:`CamTasksError` the table does not know) is a bug or an outage we
+did not anticipate: it is logged with the request id and answered with a generic 500 whose body
+holds no exception text, class name, path or traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from cam_tasks.domain import (
+    CamTasksError,
+    DatabaseUnavailableError,
+    IllegalTransitionError,
+    InvalidParamsError,
+    TaskNotFoundError,
+    UnknownTaskTypeError,
+)
+from cam_tasks.service import QueueFullError
+from cam_tasks.web.envelope import error_response
+
+__all__ = [
+    "ERROR_RULES",
+    "REQUEST_ID_HEADER",
+    "REQUEST_ID_KEY",
+    "ApiError",
+    "ErrorRule",
+    "error_middleware",
+]
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+#: The id of the current request (the client's when sane, else generated), for handlers and logs.
+REQUEST_ID_KEY: Final = web.RequestKey("cam_tasks.request_id", str)
+
+# A client-supplied id is echoed into headers and logs, so only a short, plain token is trusted.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+Details = list[dict[str, Any]]
+
+
+class ApiError(Exception):
+    """A request this package refuses before any use case runs (decoding, media type, size).
+
+    ``msg`` and ``details`` are sent to the client as they are: write them for the client.
+    """
+
+    def __init__(
+        self, status: int, error: str, msg: str, details: Sequence[Mapping[str, Any]] = ()
+    ) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.error = error
+        self.msg = msg
+        self.details = [dict(d) for d in details]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """How one domain error is answered. ``describe`` turns the error into the client's message
+    and details; ``headers`` adds response headers (``Retry-After``)."""
+
+    status: int
+    error: str
+    describe: Callable[[Any], tuple[str, Details]]
+    headers: Callable[[Any], dict[str, str]] = lambda _exc: {}
+
+
+def _not_found(exc: TaskNotFoundError) -> tuple[str, Details]:
+    return "task not found", [{"task_id": exc.task_id}]
+
+
+def _conflict(exc: IllegalTransitionError) -> tuple[str, Details]:
+    detail = {"task_id": exc.task_id, "status": exc.status, "action": exc.action}
+    return f"task is {exc.status}: cannot {exc.action}", [detail]
+
+
+def _unknown_type(exc: UnknownTaskTypeError) -> tuple[str, Details]:
+    detail = {
+        "loc": ["type"],
+        "msg": "no executor is registered for this task type",
+        "type": "unknown_task_type",
+        "known": sorted(exc.known),
+    }
+    return "unknown task type", [detail]
+
+
+def _invalid(exc: InvalidParamsError) -> tuple[str, Details]:
+    return "validation failed", list(exc.details)
+
+
+def _queue_full(exc: QueueFullError) -> tuple[str, Details]:
+    return "too many pending tasks, retry later", [{"retry_after_s": exc.retry_after_s}]
+
+
+def _retry_after(exc: QueueFullError) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+
+
+def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
+    return "the task store is unavailable, retry later", []
+
+
+#: The one table from domain errors to HTTP answers. Subclasses inherit their base's rule.
+ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
+    TaskNotFoundError: ErrorRule(404, "not_found", _not_found),
+    IllegalTransitionError: ErrorRule(409, "conflict", _conflict),
+    UnknownTaskTypeError: ErrorRule(422, "unknown_task_type", _unknown_type),
+    InvalidParamsError: ErrorRule(422, "validation_error", _invalid),
+    QueueFullError: ErrorRule(429, "queue_full", _queue_full, _retry_after),
+    DatabaseUnavailableError: ErrorRule(503, "database_unavailable", _unavailable),
+}
+
+# Errors aiohttp's router raises itself (no route, wrong method), in the same vocabulary.
+_HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
+    400: ("bad_request", "bad request"),
+    404: ("not_found", "no such resource"),
+    405: ("method_not_allowed", "method not allowed"),
+    413: ("payload_too_large", "request body too large"),
+    415: ("unsupported_media_type", "unsupported media type"),
+}
+
+
+def _rule_for(exc: CamTasksError) -> ErrorRule | None:
+    for cls in type(exc).__mro__:
+        if cls in ERROR_RULES:
+            return ERROR_RULES[cls]
+    return None
+
+
+def _request_id(request: web.Request) -> str:
+    supplied = request.headers.get(REQUEST_ID_HEADER, "")
+    if _SANE_REQUEST_ID.fullmatch(supplied):
+        return supplied
+    return uuid.uuid4().hex
+
+
+def _from_http_exception(exc: web.HTTPException) -> web.Response:
+    error, msg = _HTTP_ERRORS.get(exc.status, ("http_error", exc.reason.lower()))
+    headers: dict[str, str] = {}
+    details: Details = []
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = sorted(exc.allowed_methods)
+        headers["Allow"] = ",".join(allowed)
+        details.append({"allowed_methods": allowed})
+    return error_response(exc.status, error, msg, details, headers=headers)
+
+
+def _internal_error(request: web.Request, request_id: str) -> web.Response:
+    # Called inside an ``except`` block: logger.exception records the traceback server-side.
+    logger.exception(
+        "unhandled error serving %s %s",
+        request.method,
+        request.path,
+        extra={"request_id": request_id},
+    )
+    return error_response(
+        500, "internal_error", "internal server error", [{"request_id": request_id}]
+    )
+
+
+def _from_domain_error(request: web.Request, request_id: str, exc: CamTasksError) -> web.Response:
+    rule = _rule_for(exc)
+    if rule is None:
+        return _internal_error(request, request_id)
+    if rule.status >= 500:
+        logger.warning(
+            "%s %s answered %d: %s",
+            request.method,
+            request.path,
+            rule.status,
+            rule.error,
+            extra={"request_id": request_id},
+        )
+    msg, details = rule.describe(exc)
+    return error_response(rule.status, rule.error, msg, details, headers=rule.headers(exc))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id, answer every failure with an error envelope, and put the id on
+    every response (``X-Request-ID``). ``CancelledError`` is never caught."""
+    request_id = _request_id(request)
+    request[REQUEST_ID_KEY] = request_id
+    response: web.StreamResponse
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.error, exc.msg, exc.details)
+    except CamTasksError as exc:
+        response = _from_domain_error(request, request_id, exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:  # redirects and the like are answers, not errors
+            raise
+        response = _from_http_exception(exc)
+    except Exception:
+        response = _internal_error(request, request_id)
+    if not response.prepared:  # a streamed response sets its own headers before preparing
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
