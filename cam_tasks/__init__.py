@@ -1,5 +1,39 @@
-"""cam_tasks: a lightweight asyncio job framework persisted in MongoDB."""
+"""cam_tasks: a lightweight asyncio job framework persisted in MongoDB.
+
+The public API; everything else is reachable through the layer packages.
+"""
 
 from cam_tasks._version import __version__
+from cam_tasks.assets import AssetProvider, StaticAssetProvider
+from cam_tasks.config import Settings, load_settings
+from cam_tasks.domain import (
+    Asset,
+    CamTasksError,
+    PermanentError,
+    Priority,
+    RetryableError,
+    Task,
+    TaskStatus,
+)
+from cam_tasks.executor import TaskContext, TaskExecutor
+from cam_tasks.module import CAM_TASKS_KEY, CamTasks, setup
 
-__all__ = ["__version__"]
+__all__ = [
+    "CAM_TASKS_KEY",
+    "Asset",
+    "AssetProvider",
+    "CamTasks",
+    "CamTasksError",
+    "PermanentError",
+    "Priority",
+    "RetryableError",
+    "Settings",
+    "StaticAssetProvider",
+    "Task",
+    "TaskContext",
+    "TaskExecutor",
+    "TaskStatus",
+    "__version__",
+    "load_settings",
+    "setup",
+]

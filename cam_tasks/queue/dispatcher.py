@@ -1,0 +1,409 @@
+"""The dispatcher: claims due tasks into a bounded asyncio queue and runs them on a worker pool.
+
+One dispatcher runs per process. It owns four kinds of coroutine:
+
+- the **feeder** claims due pending tasks (one atomic claim each) while this process holds fewer
+  than ``worker_count + buffer_size`` of them, and otherwise sleeps until woken (a local submit,
+  a finished task) or until the next due time, at most ``poll_interval_s`` (tasks submitted by
+  other instances are found that way);
+- **workers** take claimed tasks from the queue and run them through :class:`TaskRunner`;
+- the **lease keeper** renews the lease of every held task every ``heartbeat_interval_s`` and
+  writes progress at most every ``progress_interval_s`` (one fenced update does both); it also
+  learns of cancel requests made on other instances and of leases lost;
+- the **rescuer** returns tasks whose owner stopped renewing (a dead process) to pending.
+
+The queue only buffers claimed work: its size bounds memory, never what can be submitted; a
+task that does not fit stays pending in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Self
+
+from cam_tasks.domain import (
+    Clock,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    RetryPolicy,
+    SystemClock,
+    Task,
+    TaskLostError,
+)
+from cam_tasks.executor import ExecutorRegistry, TaskContext
+from cam_tasks.queue.held import HeldTask, StopReason
+from cam_tasks.queue.runner import TaskRunner
+from cam_tasks.repository.protocol import TaskRepository
+
+__all__ = ["Dispatcher", "DispatcherStats", "new_owner_id"]
+
+logger = logging.getLogger(__name__)
+
+
+def new_owner_id() -> str:
+    """Unique per process start (not per host): a restarted process never inherits leases."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherStats:
+    owner: str
+    running: bool
+    worker_count: int
+    busy_workers: int
+    buffer_size: int
+    buffered: int
+    held: int
+
+
+class Dispatcher:
+    """Runs registered task types from a :class:`TaskRepository` on ``worker_count`` workers.
+
+    Use ``async with Dispatcher(...)`` or ``await start()`` / ``await close()``. ``close()`` is
+    a graceful stop and idempotent: it stops claiming, hands tasks still in the buffer back at
+    once, lets running tasks finish for ``shutdown_timeout_s``, then cancels the rest and hands
+    them back as pending without spending their attempt.
+
+    Implements the service layer's ``TaskNotifier`` (``task_submitted``, ``cancel_requested``).
+    """
+
+    def __init__(
+        self,
+        repository: TaskRepository,
+        registry: ExecutorRegistry,
+        *,
+        clock: Clock | None = None,
+        worker_count: int = 5,
+        buffer_size: int = 10,
+        lease_s: float = 30.0,
+        heartbeat_interval_s: float = 5.0,
+        progress_interval_s: float = 0.5,
+        rescue_interval_s: float = 10.0,
+        poll_interval_s: float = 1.0,
+        shutdown_timeout_s: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if worker_count < 1 or buffer_size < 0:
+            raise ConfigurationError("worker_count must be >= 1 and buffer_size >= 0")
+        if not 0 < heartbeat_interval_s * 2 <= lease_s:
+            raise ConfigurationError("lease_s must be at least twice heartbeat_interval_s")
+        if min(progress_interval_s, rescue_interval_s, poll_interval_s) <= 0:
+            raise ConfigurationError("intervals must be > 0")
+        if shutdown_timeout_s < 0:
+            raise ConfigurationError("shutdown_timeout_s must be >= 0")
+        self._repository = repository
+        self._registry = registry
+        self._clock = clock or SystemClock()
+        self.worker_count = worker_count
+        self.buffer_size = buffer_size
+        self.lease_s = lease_s
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.progress_interval_s = progress_interval_s
+        self.rescue_interval_s = rescue_interval_s
+        self.poll_interval_s = poll_interval_s
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.owner = owner or new_owner_id()
+        self._runner = TaskRunner(
+            repository,
+            registry,
+            clock=self._clock,
+            retry_policy=retry_policy or RetryPolicy(),
+            rng=rng,
+        )
+        self._types: frozenset[str] = frozenset()
+        self._held: dict[str, HeldTask] = {}
+        # At most worker_count + buffer_size tasks are held (claimed, unfinished); workers take
+        # them at once while idle, so at most buffer_size wait while every worker is busy.
+        self._queue: asyncio.Queue[HeldTask | None] = asyncio.Queue(
+            maxsize=worker_count + buffer_size
+        )
+        self._wake = asyncio.Event()
+        self._busy = 0
+        self._started = False
+        self._stopping = False
+        self._closed: asyncio.Future[None] | None = None
+        self._feeder: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start claiming and running. Rescues expired leases once first (tasks a crashed
+        process left running)."""
+        if self._started:
+            return
+        self._started = True
+        self._types = self._registry.types
+        await self._rescue_once()
+        self._feeder = self._spawn(self._feed(), "feeder")
+        self._workers = [self._spawn(self._work(), f"worker-{i}") for i in range(self.worker_count)]
+        self._background = [
+            self._spawn(self._keep_leases(), "lease-keeper"),
+            self._spawn(self._rescue(), "rescuer"),
+        ]
+        logger.info(
+            "dispatcher started",
+            extra={"owner": self.owner, "workers": self.worker_count, "types": sorted(self._types)},
+        )
+
+    async def close(self) -> None:
+        """Graceful stop (see the class docstring). Safe to call more than once or concurrently."""
+        if self._closed is not None:
+            await asyncio.shield(self._closed)
+            return
+        self._closed = asyncio.get_running_loop().create_future()
+        try:
+            if self._started:
+                await self._stop()
+        finally:
+            self._closed.set_result(None)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._feeder is not None:
+            await self._feeder  # finishes a claim in flight, then exits: nothing claimed after
+        # Tasks still in the buffer never started: hand them back now.
+        while not self._queue.empty():
+            held = self._queue.get_nowait()
+            if held is not None:
+                held.stop(StopReason.SHUTDOWN)
+                await self._runner.run(held)
+                self._held.pop(held.task.id, None)
+        running = [h.execution for h in self._held.values() if h.execution and not h.finished]
+        if running:
+            logger.info(
+                "waiting up to %.1f s for %d running task(s)", self.shutdown_timeout_s, len(running)
+            )
+            await asyncio.wait(running, timeout=self.shutdown_timeout_s)
+        for held in list(self._held.values()):
+            if not held.finished:
+                held.stop(StopReason.SHUTDOWN)
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._workers)
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        logger.info("dispatcher stopped", extra={"owner": self.owner})
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(coro, name=f"cam_tasks:{name}")
+
+    # -- TaskNotifier ------------------------------------------------------------------------
+
+    def task_submitted(self, task: Task) -> None:
+        """Wake the feeder for a task submitted in this process."""
+        if task.type in self._types:
+            self._wake.set()
+
+    def cancel_requested(self, task_id: str) -> None:
+        """Cancel ``task_id`` at once if this process holds it (others learn by heartbeat)."""
+        held = self._held.get(task_id)
+        if held is not None and not held.finished:
+            held.stop(StopReason.CANCEL)
+
+    # -- observation -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopping
+
+    def stats(self) -> DispatcherStats:
+        return DispatcherStats(
+            owner=self.owner,
+            running=self.running,
+            worker_count=self.worker_count,
+            busy_workers=self._busy,
+            buffer_size=self.buffer_size,
+            buffered=self._queue.qsize(),
+            held=len(self._held),
+        )
+
+    # -- feeder ----------------------------------------------------------------------------
+
+    @property
+    def _capacity(self) -> int:
+        return self.worker_count + self.buffer_size
+
+    async def _feed(self) -> None:
+        while not self._stopping:
+            # Clear before looking, so a wake-up that arrives during the claim is not lost.
+            self._wake.clear()
+            if len(self._held) >= self._capacity:
+                await self._wake.wait()
+                continue
+            try:
+                task = await self._repository.claim(
+                    types=self._types, owner=self.owner, now=self._clock.now(), lease_s=self.lease_s
+                )
+                if task is None:
+                    await self._sleep_until_due()
+                    continue
+            except DatabaseUnavailableError:
+                logger.warning("database unavailable; claim paused")
+                await self._sleep(self.poll_interval_s)
+                continue
+            except Exception:
+                logger.exception("claim failed")
+                await self._sleep(self.poll_interval_s)
+                continue
+            self._hold(task)
+
+    def _hold(self, task: Task) -> None:
+        assert task.lease_until is not None
+        assert task.started_at is not None
+        held = HeldTask(
+            task=task,
+            lease_until=task.lease_until,
+            last_renewal=task.started_at,
+            context=TaskContext(
+                task_id=task.id,
+                task_type=task.type,
+                attempt=task.attempts,
+                max_attempts=task.max_attempts,
+                run_at=task.run_at,
+            ),
+        )
+        self._held[task.id] = held
+        self._queue.put_nowait(held)  # never full: held tasks are capped at workers + buffer
+
+    async def _sleep_until_due(self) -> None:
+        timeout_s = self.poll_interval_s
+        try:
+            next_run_at = await self._repository.next_run_at(types=self._types)
+        except DatabaseUnavailableError:
+            next_run_at = None
+        if next_run_at is not None:
+            due_in_s = (next_run_at - self._clock.now()).total_seconds()
+            timeout_s = min(timeout_s, max(due_in_s, 0.0))
+        await self._sleep(timeout_s)
+
+    async def _sleep(self, timeout_s: float) -> None:
+        """Sleep up to ``timeout_s``, returning early when woken."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._wake.wait()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            held = await self._queue.get()
+            if held is None:
+                return
+            self._busy += 1
+            try:
+                await self._runner.run(held)
+            except Exception:  # the runner records outcomes itself; this is a bug guard
+                logger.exception(
+                    "worker failed to record an outcome", extra={"task_id": held.task.id}
+                )
+            finally:
+                self._busy -= 1
+                self._held.pop(held.task.id, None)
+                self._wake.set()
+
+    # -- leases --------------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        renew_every = timedelta(seconds=self.heartbeat_interval_s)
+        while True:
+            await asyncio.sleep(self.progress_interval_s)
+            now = self._clock.now()
+            due = [
+                held
+                for held in self._held.values()
+                if not held.finished
+                and (
+                    held.context.has_new_progress
+                    or held.last_renewal is None
+                    or now - held.last_renewal >= renew_every
+                )
+            ]
+            if due:
+                await asyncio.gather(*(self._heartbeat(held) for held in due))
+
+    async def _heartbeat(self, held: HeldTask) -> None:
+        now = self._clock.now()
+        progress = held.context.take_progress()
+        try:
+            cancel_requested = await self._repository.heartbeat(
+                held.lease, now=now, lease_s=self.lease_s, progress=progress
+            )
+        except TaskLostError:
+            if not held.finished:
+                held.stop(StopReason.LOST)
+            return
+        except Exception as exc:
+            if progress is not None:
+                held.context.restore_progress()
+            margin = timedelta(seconds=min(self.heartbeat_interval_s, self.lease_s / 4))
+            if isinstance(exc, DatabaseUnavailableError):
+                logger.warning(
+                    "heartbeat failed: database unavailable", extra={"task_id": held.task.id}
+                )
+            else:
+                logger.exception("heartbeat failed", extra={"task_id": held.task.id})
+            if self._clock.now() >= held.lease_until - margin and not held.finished:
+                # We can no longer prove we own it: stop rather than run unowned work.
+                logger.error(
+                    "lease about to expire unrenewed; stopping task",
+                    extra={"task_id": held.task.id},
+                )
+                held.stop(StopReason.LOST)
+            return
+        held.lease_until = now + timedelta(seconds=self.lease_s)
+        held.last_renewal = now
+        if cancel_requested and not held.finished:
+            held.stop(StopReason.CANCEL)
+
+    # -- rescue ----------------------------------------------------------------------------
+
+    async def _rescue(self) -> None:
+        while True:
+            await asyncio.sleep(self.rescue_interval_s)
+            await self._rescue_once()
+
+    async def _rescue_once(self) -> None:
+        try:
+            rescued = await self._repository.rescue_expired(now=self._clock.now())
+        except DatabaseUnavailableError:
+            logger.warning("rescue skipped: database unavailable")
+            return
+        except Exception:
+            logger.exception("rescue failed")
+            return
+        for task in rescued:
+            logger.warning(
+                "rescued task from an expired lease -> %s",
+                task.status.value,
+                extra={"task_id": task.id, "type": task.type, "attempt": task.attempts},
+            )
+        if rescued:
+            self._wake.set()
