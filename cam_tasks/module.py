@@ -26,7 +26,12 @@ from cam_tasks.executor import ExecutorRegistry, TaskExecutor
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
 from cam_tasks.queue import Dispatcher
-from cam_tasks.repository import Stores, open_stores, stores_for_database
+from cam_tasks.repository import (
+    ObservedTaskRepository,
+    Stores,
+    open_stores,
+    stores_for_database,
+)
 from cam_tasks.service import TaskService
 from cam_tasks.web import create_api
 
@@ -69,6 +74,9 @@ class CamTasks:
                 server_selection_timeout_s=self.settings.mongo.server_selection_timeout_s,
             )
         )
+        #: Every task write of this process goes through here, so listeners (long polls,
+        #: server-sent events, metrics) hear of it at once.
+        self.tasks = ObservedTaskRepository(self.stores.tasks)
         self.providers = ProviderRegistry()
         for provider_settings in self.settings.providers.static:
             self.providers.register(self._static_provider(provider_settings))
@@ -84,7 +92,7 @@ class CamTasks:
             self.registry.register(executor)
         queue, retry = self.settings.queue, self.settings.retry
         self.dispatcher = Dispatcher(
-            self.stores.tasks,
+            self.tasks,
             self.registry,
             clock=self.clock,
             worker_count=queue.worker_count,
@@ -100,7 +108,7 @@ class CamTasks:
             ),
         )
         self.service = TaskService(
-            self.stores.tasks,
+            self.tasks,
             self.registry,
             clock=self.clock,
             notifier=self.dispatcher,
@@ -129,7 +137,7 @@ class CamTasks:
         if self._started:
             return
         self._started = True
-        await self.stores.tasks.initialize()
+        await self.tasks.initialize()
         await self.stores.inventory.initialize()
         await self.dispatcher.start()
         logger.info("cam_tasks started", extra={"backend": self.stores.backend})

@@ -10,6 +10,7 @@ from cam_tasks.repository.inventory import (
 )
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
+from cam_tasks.repository.observed import ObservedTaskRepository, TaskChange, TaskListener
 from cam_tasks.repository.protocol import AssetInventory, TaskRepository
 
 __all__ = [
@@ -21,7 +22,10 @@ __all__ = [
     "MemoryTaskRepository",
     "MongoAssetInventory",
     "MongoTaskRepository",
+    "ObservedTaskRepository",
     "Stores",
+    "TaskChange",
+    "TaskListener",
     "TaskRepository",
     "create_task_indexes",
     "open_stores",
