@@ -1,0 +1,79 @@
+"""Settings: defaults, the TOML file, CAM_TASKS_* overriding it, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cam_tasks.config import Settings, load_settings
+from cam_tasks.domain import ConfigurationError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_defaults_run_on_memory() -> None:
+    settings = Settings()
+    assert settings.mongo.uri == "memory://"
+    assert settings.queue.worker_count >= 1
+    assert settings.api.prefix == "/api/v1/cam"
+
+
+def test_the_example_file_loads_and_declares_the_sample_provider() -> None:
+    settings = load_settings(ROOT / "config.example.toml")
+    assert [p.name for p in settings.providers.static] == ["aliyun"]
+    assert settings.base_dir == ROOT
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "cam.toml"
+    config.write_text('[queue]\nworker_count = 3\n[mongo]\nuri = "memory://"\n')
+    monkeypatch.setenv("CAM_TASKS_QUEUE__WORKER_COUNT", "9")
+    monkeypatch.setenv("CAM_TASKS_MONGO__DATABASE", "cam_prod")
+    settings = load_settings(config)
+    assert settings.queue.worker_count == 9
+    assert settings.mongo.database == "cam_prod"
+    assert settings.mongo.uri == "memory://"
+
+
+def test_unknown_keys_and_bad_values_name_the_file_and_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "cam.toml"
+    config.write_text("[queue]\nworker_count = 0\nworkers = 4\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert str(config) in message
+    assert "queue.worker_count" in message
+    assert "queue.workers" in message
+
+
+def test_a_lease_shorter_than_two_heartbeats_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="lease_s"):
+        load_settings(queue={"lease_s": 5, "heartbeat_interval_s": 5})
+
+
+def test_a_missing_or_malformed_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_settings(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[queue\n")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_settings(broken)
+
+
+def test_a_provider_inventory_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    from cam_tasks import CamTasks
+
+    (tmp_path / "inv.toml").write_text(
+        '[accounts."1".regions."r1"]\nvm = [{ id = "a", name = "x" }]\n'
+    )
+    config = tmp_path / "cam.toml"
+    config.write_text(
+        '[[providers.static]]\nname = "lab"\ninventory = "inv.toml"\n'
+        '[[providers.static]]\nname = "gone"\ninventory = "missing.toml"\n'
+    )
+    with pytest.raises(ConfigurationError, match="missing.toml"):
+        CamTasks(load_settings(config))
+    config.write_text('[[providers.static]]\nname = "lab"\ninventory = "inv.toml"\n')
+    runtime = CamTasks(load_settings(config))
+    assert "lab" in runtime.providers
