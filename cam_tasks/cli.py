@@ -57,6 +57,17 @@ def build_app(settings: Settings) -> web.Application:
     return app
 
 
+def _plugins(args: argparse.Namespace) -> int:
+    from cam_tasks.plugins import discover
+
+    found = discover()
+    for plugin in found:
+        print(plugin)
+    if not found:
+        print("no plug-ins installed (entry point groups cam_tasks.executors, cam_tasks.providers)")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     settings = load_settings(args.config)
@@ -95,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="override [server] host")
     serve.add_argument("--port", type=int, help="override [server] port")
     serve.set_defaults(handler=_serve)
+    plugins = commands.add_parser("plugins", help="list installed executor and provider plug-ins")
+    plugins.set_defaults(handler=_plugins)
     return parser
 
 

@@ -25,6 +25,8 @@ from cam_tasks.domain import Clock, ConfigurationError, RetryPolicy, SystemClock
 from cam_tasks.executor import ExecutorRegistry, TaskExecutor
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
+from cam_tasks.plugins import EXECUTOR_GROUP, PROVIDER_GROUP, PluginContext
+from cam_tasks.plugins import load as load_plugins_of
 from cam_tasks.queue import Dispatcher
 from cam_tasks.repository import (
     ObservedTaskRepository,
@@ -60,6 +62,7 @@ class CamTasks:
         providers: Iterable[AssetProvider] = (),
         database: Any = None,
         clock: Clock | None = None,
+        load_plugins: bool = True,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or SystemClock()
@@ -80,6 +83,9 @@ class CamTasks:
         self.providers = ProviderRegistry()
         for provider_settings in self.settings.providers.static:
             self.providers.register(self._static_provider(provider_settings))
+        plugins = PluginContext(self.settings, self.providers, self.stores.inventory, self.clock)
+        if load_plugins:  # installed packages' entry points (cam_tasks.providers)
+            providers = [*load_plugins_of(PROVIDER_GROUP, plugins), *providers]
         for provider in providers:
             self.providers.register(provider)
         self.registry = ExecutorRegistry(
@@ -88,6 +94,8 @@ class CamTasks:
                 DiscoverAssetsExecutor(self.providers, self.stores.inventory, self.clock),
             ]
         )
+        if load_plugins:  # installed packages' entry points (cam_tasks.executors)
+            executors = [*load_plugins_of(EXECUTOR_GROUP, plugins), *executors]
         for executor in executors:
             self.registry.register(executor)
         queue, retry = self.settings.queue, self.settings.retry
