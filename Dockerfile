@@ -16,4 +16,6 @@ USER cam
 ENV CAM_TASKS_SERVER__HOST=0.0.0.0 \
     CAM_TASKS_LOG__FORMAT=json
 EXPOSE 8001
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8001/health/ready', timeout=2).status != 200)"
 ENTRYPOINT ["cam-tasks", "serve", "--config", "/etc/cam-tasks/config.toml"]

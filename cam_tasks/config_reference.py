@@ -1,0 +1,113 @@
+"""Generates docs/configuration.md from the settings model, so the reference cannot drift.
+
+``python -m cam_tasks.config_reference > docs/configuration.md``; a test fails when the file
+differs from what this prints, and when config.example.toml and the model disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from cam_tasks.config import Settings
+
+__all__ = ["reference_markdown", "setting_keys"]
+
+_HEADER = """\
+# Configuration reference
+
+Generated from `cam_tasks/config.py` by `python -m cam_tasks.config_reference`; do not edit by
+hand (a test compares the two). Settings come from a TOML file (`cam-tasks serve --config
+FILE`), overridden by environment variables: `CAM_TASKS_<SECTION>__<KEY>`. Lists and tables take
+JSON in the environment (`CAM_TASKS_PROVIDERS__STATIC='[{"name": "aliyun", …}]'`).
+See [config.example.toml](../config.example.toml) for a commented file.
+"""
+
+
+def _sections() -> Iterator[tuple[str, type[BaseModel], FieldInfo]]:
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield name, annotation, field
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value: Any = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return "see below"
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    return f"`{value!r}`" if not isinstance(value, list) else "`[]`"
+
+
+def _type(field: FieldInfo) -> str:
+    text = str(field.annotation).replace("typing.", "")
+    for prefix in ("<class '", "'>"):
+        text = text.replace(prefix, "")
+    return text.replace("cam_tasks.config.", "")
+
+
+def setting_keys() -> set[str]:
+    """Every ``section.key`` of the model (nested lists of tables as ``section.table.key``)."""
+    keys = set()
+    for section, model, _ in _sections():
+        for key, field in model.model_fields.items():
+            inner = _list_item_model(field)
+            if inner is None:
+                keys.add(f"{section}.{key}")
+            else:
+                keys.update(f"{section}.{key}.{sub}" for sub in inner.model_fields)
+    return keys
+
+
+def _list_item_model(field: FieldInfo) -> type[BaseModel] | None:
+    args = getattr(field.annotation, "__args__", ())
+    if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0]
+    return None
+
+
+def _table(prefix: str, env: str, model: type[BaseModel]) -> list[str]:
+    lines = ["| key | type | default | environment | meaning |", "|---|---|---|---|---|"]
+    for key, field in model.model_fields.items():
+        lines.append(
+            f"| `{prefix}{key}` | `{_type(field)}` | {_default(field)} | "
+            f"`{env}{key.upper()}` | {field.description or ''} |"
+        )
+    return lines
+
+
+def reference_markdown() -> str:
+    out = [_HEADER]
+    for section, model, _ in _sections():
+        out.append(f"## `[{section}]`\n")
+        if model.__doc__:
+            out.append(" ".join(model.__doc__.split()) + "\n")
+        env = f"CAM_TASKS_{section.upper()}__"
+        nested = [(k, f) for k, f in model.model_fields.items() if _list_item_model(f)]
+        plain = [k for k in model.model_fields if k not in dict(nested)]
+        if plain:
+            out.extend(_table("", env, model))
+            out.append("")
+        for key, field in nested:
+            item = _list_item_model(field)
+            assert item is not None
+            out.append(f"### `[[{section}.{key}]]` (a list; `{env}{key.upper()}` as JSON)\n")
+            if item.__doc__:
+                out.append(" ".join(item.__doc__.split()) + "\n")
+            out.extend(_table("", "", item))  # in the environment: the whole list as JSON
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference_markdown())
