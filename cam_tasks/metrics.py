@@ -1,0 +1,272 @@
+"""Prometheus metrics of one cam_tasks runtime, in a registry of its own.
+
+Each :class:`TaskMetrics` owns a :class:`prometheus_client.CollectorRegistry` (never the global
+default), so several runtimes in one process, and the tests, never collide; a host with its own
+``/metrics`` can read :attr:`TaskMetrics.registry` instead of mounting ours.
+
+Where the figures come from:
+
+- **counters and histograms of task changes** are fed by an :class:`ObservedTaskRepository`
+  listener (:meth:`TaskMetrics.task_changed`): every write *this process* makes. Each change is
+  written by exactly one process, so summing a counter over all instances counts each event
+  once;
+- **claim latency and heartbeat failures** come from the dispatcher's observer hook;
+- **pending and running tasks** are counted in the store when Prometheus scrapes (one indexed
+  count of those two statuses, :meth:`render`): they are the same on every instance (take the
+  ``max``, not the ``sum``). When the store does not answer, those samples are left out and
+  ``cam_tasks_database_up`` is 0;
+- **workers and buffer** are read from the dispatcher at scrape time.
+
+No label takes a value from a request: ``type`` is a registered executor type, the others come
+from fixed sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import choose_encoder
+
+from cam_tasks._version import __version__
+from cam_tasks.domain import DatabaseUnavailableError, TaskFilter, TaskStatus
+from cam_tasks.queue.dispatcher import DispatcherStats
+from cam_tasks.repository.observed import TaskChange
+from cam_tasks.repository.protocol import TaskRepository
+
+__all__ = [
+    "CLAIM_BUCKETS_S",
+    "DURATION_BUCKETS_S",
+    "QUEUE_WAIT_BUCKETS_S",
+    "RETRY_REASONS",
+    "TaskMetrics",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Task run times: seconds to an hour (the jobs are long: syncs of cloud inventories).
+DURATION_BUCKETS_S: Final = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+#: One claim round trip to the store.
+CLAIM_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: From a task being due to a worker claiming it.
+QUEUE_WAIT_BUCKETS_S: Final = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
+#: ``reason`` of ``cam_tasks_tasks_retried_total``.
+RETRY_REASONS: Final = ("error", "lease_expired", "operator")
+
+_ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+# Attempt-ending writes whose history record gives the attempt's run time, and its outcome.
+_OUTCOMES: Final = {
+    "complete": "completed",
+    "fail": "failed",
+    "acknowledge_cancel": "cancelled",
+    "retry_later": "retry",
+}
+
+
+class TaskMetrics:
+    """The metrics of one runtime (see the module docstring for every source).
+
+    ``types`` are the registered task types: their counters start at 0, so ``rate()`` works
+    from the first scrape. ``store_timeout_s`` bounds the scrape's count of active tasks.
+    Implements the dispatcher's observer (:class:`cam_tasks.queue.dispatcher.DispatcherObserver`).
+    """
+
+    def __init__(
+        self,
+        repository: TaskRepository,
+        *,
+        types: Iterable[str] = (),
+        owner: str = "",
+        store_timeout_s: float = 2.0,
+    ) -> None:
+        if not store_timeout_s > 0:
+            raise ValueError("store_timeout_s must be > 0")
+        self._repository = repository
+        self._store_timeout_s = store_timeout_s
+        self.registry = CollectorRegistry()
+        registry = self.registry
+        self.info = Info("cam_tasks", "This cam_tasks runtime.", registry=registry)
+        self.info.info({"version": __version__, "owner": owner})
+        by_type = ("type",)
+        self.submitted = Counter(
+            "cam_tasks_tasks_submitted", "Tasks stored by a submit.", by_type, registry=registry
+        )
+        self.completed = Counter(
+            "cam_tasks_tasks_completed", "Tasks that completed.", by_type, registry=registry
+        )
+        self.failed = Counter(
+            "cam_tasks_tasks_failed",
+            "Tasks that failed for good (attempts used up, a permanent error, or a lease "
+            "expired on the last attempt).",
+            by_type,
+            registry=registry,
+        )
+        self.cancelled = Counter(
+            "cam_tasks_tasks_cancelled", "Tasks cancelled.", by_type, registry=registry
+        )
+        self.retried = Counter(
+            "cam_tasks_tasks_retried",
+            "Tasks sent back to pending for another attempt: after an error (error), after "
+            "their owner's lease expired (lease_expired), or by an operator (operator).",
+            ("type", "reason"),
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "cam_tasks_task_duration_seconds",
+            "Run time of each attempt that ended in this process, by how it ended "
+            "(completed, failed, cancelled, retry).",
+            ("type", "outcome"),
+            buckets=DURATION_BUCKETS_S,
+            registry=registry,
+        )
+        self.queue_wait = Histogram(
+            "cam_tasks_queue_wait_seconds",
+            "From a task being due (run_at) to this process claiming it.",
+            by_type,
+            buckets=QUEUE_WAIT_BUCKETS_S,
+            registry=registry,
+        )
+        self.claim_latency = Histogram(
+            "cam_tasks_claim_latency_seconds",
+            "Round trip of one claim to the store, whether it found a task (claimed) or not "
+            "(empty).",
+            ("result",),
+            buckets=CLAIM_BUCKETS_S,
+            registry=registry,
+        )
+        self.heartbeat_failures = Counter(
+            "cam_tasks_heartbeat_failures",
+            "Lease renewals that failed: the task was taken away (lost), the store did not "
+            "answer (database_unavailable), or anything else (error).",
+            ("reason",),
+            registry=registry,
+        )
+        self.tasks = Gauge(
+            "cam_tasks_tasks",
+            "Pending and running tasks in the store, all instances together (counted at "
+            "scrape time).",
+            ("status",),
+            registry=registry,
+        )
+        self.database_up = Gauge(
+            "cam_tasks_database_up",
+            "1 when the store answered the last scrape's count, else 0.",
+            registry=registry,
+        )
+        self.workers = Gauge(
+            "cam_tasks_workers", "Worker coroutines of this process.", registry=registry
+        )
+        self.workers_busy = Gauge(
+            "cam_tasks_workers_busy", "Workers running a task now.", registry=registry
+        )
+        self.buffered = Gauge(
+            "cam_tasks_buffered_tasks",
+            "Claimed tasks waiting in this process's buffer for a worker.",
+            registry=registry,
+        )
+        self.buffer_capacity = Gauge(
+            "cam_tasks_buffer_capacity",
+            "Claimed tasks the buffer holds at most beyond the running ones.",
+            registry=registry,
+        )
+        self.dispatcher_running = Gauge(
+            "cam_tasks_dispatcher_running",
+            "1 while this process claims and runs tasks.",
+            registry=registry,
+        )
+        for task_type in types:
+            for counter in (self.submitted, self.completed, self.failed, self.cancelled):
+                counter.labels(task_type)
+            for reason in RETRY_REASONS:
+                self.retried.labels(task_type, reason)
+        for reason in ("lost", "database_unavailable", "error"):
+            self.heartbeat_failures.labels(reason)
+
+    # -- sources -------------------------------------------------------------------------------
+
+    def watch_dispatcher(self, stats: Callable[[], DispatcherStats]) -> None:
+        """Read the workers and buffer gauges from ``stats`` at every scrape, and label
+        ``cam_tasks_info`` with the dispatcher's owner id."""
+        self.info.info({"version": __version__, "owner": stats().owner})
+        self.workers.set_function(lambda: stats().worker_count)
+        self.workers_busy.set_function(lambda: stats().busy_workers)
+        self.buffered.set_function(lambda: stats().buffered)
+        self.buffer_capacity.set_function(lambda: stats().buffer_size)
+        self.dispatcher_running.set_function(lambda: 1 if stats().running else 0)
+
+    def task_changed(self, change: TaskChange) -> None:
+        """An :class:`ObservedTaskRepository` listener: count one write of this process."""
+        task = change.task
+        if task is None:  # heartbeat or delete: nothing to count
+            return
+        action, task_type = change.action, task.type
+        if action == "insert":
+            self.submitted.labels(task_type).inc()
+        elif action == "claim":
+            if task.started_at is not None:
+                wait_s = (task.started_at - task.run_at).total_seconds()
+                self.queue_wait.labels(task_type).observe(max(0.0, wait_s))
+        elif action == "complete":
+            self.completed.labels(task_type).inc()
+        elif action == "fail":
+            self.failed.labels(task_type).inc()
+        elif action == "acknowledge_cancel":
+            self.cancelled.labels(task_type).inc()
+        elif action == "request_cancel" and task.status is TaskStatus.CANCELLED:
+            self.cancelled.labels(task_type).inc()  # a pending task, cancelled at once
+        elif action == "retry_later":
+            self.retried.labels(task_type, "error").inc()
+        elif action == "retry":
+            self.retried.labels(task_type, "operator").inc()
+        elif action == "rescue":
+            if task.status is TaskStatus.PENDING:
+                self.retried.labels(task_type, "lease_expired").inc()
+            else:
+                self.failed.labels(task_type).inc()
+        outcome = _OUTCOMES.get(action)
+        if outcome is not None and task.history:
+            record = task.history[-1]
+            run_s = (record.ended_at - record.started_at).total_seconds()
+            self.duration.labels(task_type, outcome).observe(max(0.0, run_s))
+
+    # -- DispatcherObserver --------------------------------------------------------------------
+
+    def claim_finished(self, duration_s: float, *, claimed: bool) -> None:
+        self.claim_latency.labels("claimed" if claimed else "empty").observe(duration_s)
+
+    def heartbeat_failed(self, reason: str) -> None:
+        self.heartbeat_failures.labels(reason).inc()
+
+    # -- exposition ----------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Count pending and running tasks in the store (bounded by ``store_timeout_s``).
+
+        Never raises for an unreachable or slow store: the samples are dropped and
+        ``cam_tasks_database_up`` says why.
+        """
+        try:
+            async with asyncio.timeout(self._store_timeout_s):
+                counts = await self._repository.count_by_status(TaskFilter(statuses=_ACTIVE))
+        except (DatabaseUnavailableError, TimeoutError):
+            logger.warning("metrics: the store did not answer the count of active tasks")
+        except Exception:
+            logger.exception("metrics: counting active tasks failed")
+        else:
+            for status in (TaskStatus.PENDING, TaskStatus.RUNNING):
+                self.tasks.labels(status.value).set(counts.get(status, 0))
+            self.database_up.set(1)
+            return
+        self.tasks.clear()
+        self.database_up.set(0)
+
+    async def render(self, accept: str = "") -> tuple[bytes, str]:
+        """Refresh the store's gauges, then encode the registry in the format ``accept`` asks
+        for (Prometheus text by default, OpenMetrics when asked). Returns (body, content type).
+        """
+        await self.refresh()
+        encode, content_type = choose_encoder(accept)
+        return encode(self.registry), content_type

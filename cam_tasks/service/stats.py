@@ -1,0 +1,149 @@
+"""Statistics use cases: task statistics over a time window, and the store's side of the queue.
+
+Everything here reads the store or counts local changes; nothing writes. The dispatcher's own
+figures (workers, buffer) are the queue layer's: the web layer asks the dispatcher for those.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import deque
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cam_tasks.domain import Clock, InvalidParamsError, TaskFilter, TaskStatus
+from cam_tasks.domain.principal import Principal
+from cam_tasks.repository.observed import TaskChange
+from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.repository.stats import TaskStats
+
+__all__ = [
+    "DEFAULT_STATS_WINDOW_S",
+    "THROUGHPUT_WINDOW_S",
+    "StatsService",
+    "ThroughputMeter",
+]
+
+#: The window of :meth:`StatsService.task_stats` when the caller gives no ``since``.
+DEFAULT_STATS_WINDOW_S = 24 * 3600.0
+#: How far back :class:`ThroughputMeter` counts.
+THROUGHPUT_WINDOW_S = 60.0
+
+_ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+
+
+class ThroughputMeter:
+    """Counts the tasks this process completed in the last ``window_s`` seconds.
+
+    A listener of :class:`ObservedTaskRepository`: it sees the completions written by this
+    process only (each instance reports its own; add them up across instances). Memory is one
+    timestamp per completion in the window. Not thread-safe: call it from the event loop.
+    """
+
+    def __init__(self, *, clock: Clock, window_s: float = THROUGHPUT_WINDOW_S) -> None:
+        if not window_s > 0:
+            raise ValueError("window_s must be > 0")
+        self.window_s = window_s
+        self._clock = clock
+        self._window = timedelta(seconds=window_s)
+        self._completed: deque[datetime] = deque()
+
+    def __call__(self, change: TaskChange) -> None:
+        if change.action == "complete":
+            now = self._clock.now()
+            self._completed.append(now)
+            self._forget(now)
+
+    def _forget(self, now: datetime) -> None:
+        oldest = now - self._window
+        while self._completed and self._completed[0] <= oldest:
+            self._completed.popleft()
+
+    def completed(self) -> int:
+        """Tasks completed by this process in the last ``window_s`` seconds."""
+        self._forget(self._clock.now())
+        return len(self._completed)
+
+
+def _problem(loc: str, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": [loc], "msg": msg, "type": kind}
+
+
+def _projects(principal: Principal | None) -> frozenset[str] | None:
+    """What ``principal`` sees: None for every task (no principal, or an admin)."""
+    if principal is None or principal.is_admin:
+        return None
+    return frozenset(principal.projects)
+
+
+class StatsService:
+    """Task statistics and queue counts over one repository.
+
+    Scoping: with a ``principal`` that is not an admin, only the tasks of its projects are
+    counted (as :class:`TaskService` lists them), so counts reveal nothing of other projects.
+
+    Errors: :class:`InvalidParamsError` for a bad window; :class:`DatabaseUnavailableError`
+    when the store cannot be reached. Safe to call from many coroutines at once.
+    """
+
+    def __init__(
+        self,
+        repository: TaskRepository,
+        *,
+        clock: Clock,
+        throughput: ThroughputMeter | None = None,
+        default_window_s: float = DEFAULT_STATS_WINDOW_S,
+    ) -> None:
+        if not default_window_s > 0:
+            raise ValueError("default_window_s must be > 0")
+        self._repository = repository
+        self._clock = clock
+        self.throughput = throughput or ThroughputMeter(clock=clock)
+        self._default_window = timedelta(seconds=default_window_s)
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    async def task_stats(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        types: Collection[str] | None = None,
+        principal: Principal | None = None,
+    ) -> TaskStats:
+        """Statistics of the tasks created in ``[since, until)``: ``until`` defaults to now,
+        ``since`` to one default window (24 h) before ``until``. Counted in the store (an
+        aggregation), by the rules of :mod:`cam_tasks.repository.stats`.
+
+        Raises :class:`InvalidParamsError` for naive datetimes or ``since >= until``.
+        """
+        problems: builtins.list[dict[str, Any]] = []
+        for loc, value in (("since", since), ("until", until)):
+            if value is not None and value.utcoffset() is None:
+                problems.append(_problem(loc, "must be a timezone-aware datetime", "timezone"))
+        if problems:
+            raise InvalidParamsError("invalid statistics window", problems)
+        end = until or self._clock.now()
+        start = since or end - self._default_window
+        if not start < end:
+            raise InvalidParamsError(
+                "invalid statistics window",
+                [_problem("since", "must be earlier than until", "window")],
+            )
+        return await self._repository.stats(
+            since=start, until=end, types=types, project_ids=_projects(principal)
+        )
+
+    async def active_counts(
+        self, *, principal: Principal | None = None
+    ) -> Mapping[TaskStatus, int]:
+        """Pending and running tasks in the store (all instances; those ``principal`` sees):
+        one indexed count."""
+        query = TaskFilter(statuses=_ACTIVE, project_ids=_projects(principal))
+        counts = await self._repository.count_by_status(query)
+        return {
+            status: counts.get(status, 0) for status in (TaskStatus.PENDING, TaskStatus.RUNNING)
+        }
