@@ -17,6 +17,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.executor import TaskContext, TaskExecutor
 from cam_tasks.module import CAM_TASKS_KEY, CamTasks, setup
+from cam_tasks.service import TaskSubmission
 
 __all__ = [
     "CAM_TASKS_KEY",
@@ -33,6 +34,7 @@ __all__ = [
     "TaskContext",
     "TaskExecutor",
     "TaskStatus",
+    "TaskSubmission",
     "__version__",
     "load_settings",
     "setup",

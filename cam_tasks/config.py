@@ -12,7 +12,14 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,14 +30,21 @@ from cam_tasks.domain import ConfigurationError
 
 __all__ = [
     "ApiSettings",
+    "AuthSettings",
+    "CorsSettings",
+    "LimitSettings",
     "LogSettings",
     "MongoSettings",
+    "MonitoringSettings",
     "QueueSettings",
     "RetrySettings",
+    "ScheduleSettings",
+    "SchedulerSettings",
     "ServerSettings",
     "Settings",
     "StaticProviderSettings",
     "TaskSettings",
+    "TokenSettings",
     "load_settings",
 ]
 
@@ -56,7 +70,14 @@ class MongoSettings(_Section):
     )
     database: str = Field("cam_tasks", description="Database name when the URI names none.")
     server_selection_timeout_s: float = Field(
-        5.0, gt=0, description="How long a request waits for an unreachable server (then 503)."
+        5.0, gt=0, description="How long an operation waits to find a server (then 503)."
+    )
+    operation_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Bound on every database operation, so a server that stops answering "
+        "(paused, network black hole) also gives 503 instead of a hung request. A timeoutMS "
+        "in the URI wins.",
     )
 
 
@@ -117,9 +138,106 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
 
 
+class TokenSettings(_Section):
+    """One bearer token and the principal it authenticates (keyed by the principal's name).
+
+    Give the token itself (``token``, at least 16 characters; best from the environment) or
+    only its SHA-256 (``token_sha256``, 64 hex digits), which a file may hold safely.
+    """
+
+    token: SecretStr | None = Field(None, description="The bearer token (a secret).")
+    token_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex SHA-256 of the token instead."
+    )
+    projects: list[str] = Field(
+        default_factory=list,
+        description="Projects it works in; the first receives its submissions. "
+        "Required unless role is admin.",
+    )
+    role: Literal["admin", "operator", "viewer"] = Field(
+        "viewer", description="admin: everything; operator: its projects; viewer: read only."
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> TokenSettings:
+        if (self.token is None) == (self.token_sha256 is None):
+            raise ValueError("give exactly one of token and token_sha256")
+        if self.token is not None and len(self.token.get_secret_value()) < 16:
+            raise ValueError("token must have at least 16 characters")
+        return self
+
+
+class AuthSettings(_Section):
+    """Who may use the HTTP API (see docs/security.md)."""
+
+    allow_anonymous: bool = Field(
+        False,
+        description="Serve requests without credentials as the admin 'anonymous'. Only for a "
+        "trusted network or behind a gateway that authenticates; logged at start-up.",
+    )
+    tokens: dict[str, TokenSettings] = Field(
+        default_factory=dict,
+        description="Principal name -> bearer token and grants; from the environment as "
+        "JSON in CAM_TASKS_AUTH__TOKENS (see config.example.toml).",
+    )
+    public_paths: list[str] = Field(
+        default_factory=list,
+        description="API route templates (relative to the API prefix) served without "
+        "authentication.",
+    )
+
+
+class LimitSettings(_Section):
+    """Per-principal limits on the HTTP API (see docs/security.md)."""
+
+    submit_rate_per_s: float | None = Field(
+        None, gt=0, description="Submits per second per principal, per instance (None: no limit)."
+    )
+    submit_burst: int = Field(10, ge=1, description="Submits a principal may make at once.")
+    max_pending_per_principal: int | None = Field(
+        None, ge=1, description="Pending tasks one principal may have (None: no cap)."
+    )
+    params_max_depth: int = Field(10, ge=1, description="Deepest nesting of params (422 past it).")
+    params_max_keys: int = Field(
+        10_000, ge=1, description="Most keys and array items in params (422 past it)."
+    )
+
+
+class CorsSettings(_Section):
+    """Cross-origin browser access to the HTTP API. Off while ``origins`` is empty."""
+
+    origins: list[str] = Field(
+        default_factory=list,
+        description='Allowed origins, exactly ("https://console.example.com"); "*" only '
+        "without allow_credentials.",
+    )
+    allow_credentials: bool = Field(
+        False, description="Let browsers send cookies/credentials cross-origin."
+    )
+
+    @model_validator(mode="after")
+    def _never_any_origin_with_credentials(self) -> CorsSettings:
+        if self.allow_credentials and "*" in self.origins:
+            raise ValueError('origin "*" cannot be combined with allow_credentials')
+        return self
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     format: Literal["text", "json"] = Field("text", description="text, or one JSON object a line.")
+
+
+class MonitoringSettings(_Section):
+    """Health probes and the Prometheus scrape, mounted on the host application by setup()."""
+
+    health: bool = Field(True, description="Serve GET /health/live and /health/ready.")
+    metrics: bool = Field(True, description="Serve the Prometheus metrics at metrics_path.")
+    metrics_path: str = Field(
+        "/metrics", pattern=r"^/\S*$", description="Where the metrics are served."
+    )
+    ready_timeout_s: float = Field(
+        2.0, gt=0, description="Longest a readiness check (the database ping) may take."
+    )
 
 
 class StaticProviderSettings(_Section):
@@ -136,6 +254,36 @@ class ProviderSettings(_Section):
     static: list[StaticProviderSettings] = Field(default_factory=list)
 
 
+class SchedulerSettings(_Section):
+    """The scheduler of this process: fires due schedules (see docs/scheduling.md)."""
+
+    poll_interval_s: float = Field(
+        5.0, gt=0, description="Longest sleep before looking for schedules changed elsewhere."
+    )
+    misfire: Literal["fire_once", "skip"] = Field(
+        "fire_once",
+        description="A fire time found late (everything was down): fire_once fires one task and "
+        "continues after now; skip only moves on.",
+    )
+    misfire_grace_s: float = Field(
+        60.0, ge=0, description="How late a fire time may be found before it counts as missed."
+    )
+
+
+class ScheduleSettings(_Section):
+    """A schedule declared in the file: created at start-up, or updated to match."""
+
+    name: str = Field(min_length=1, description="Unique name (letters, digits, '.', '_', '-').")
+    expression: str = Field(description="Cron: five fields, or @hourly/@daily/@weekly/…")
+    timezone: str = Field("UTC", description="IANA time zone the expression is read in.")
+    type: str = Field(min_length=1, description="Task type to fire.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The task's params.")
+    priority: int | str = Field("normal", description="low, normal, high, urgent, or 0 to 3.")
+    active: bool | None = Field(
+        None, description="Unset: new schedules start active, existing ones keep their state."
+    )
+
+
 class Settings(BaseSettings):
     """Everything cam_tasks reads from the outside world."""
 
@@ -149,8 +297,14 @@ class Settings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     tasks: TaskSettings = TaskSettings()
     api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
+    cors: CorsSettings = CorsSettings()
     log: LogSettings = LogSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     providers: ProviderSettings = ProviderSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    schedules: list[ScheduleSettings] = Field(default_factory=list)
     #: Directory relative paths in the file are resolved against (set by load_settings).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -56,9 +56,18 @@ def _type(field: FieldInfo) -> str:
     return text.replace("cam_tasks.config.", "")
 
 
+def _top_level_lists() -> Iterator[tuple[str, type[BaseModel]]]:
+    """Settings that are lists of tables at the top of the file (``[[schedules]]``)."""
+    for name, field in Settings.model_fields.items():
+        item = _list_item_model(field)
+        if item is not None:
+            yield name, item
+
+
 def setting_keys() -> set[str]:
-    """Every ``section.key`` of the model (nested lists of tables as ``section.table.key``)."""
-    keys = set()
+    """Every ``section.key`` of the model (nested lists of tables as ``section.table.key``,
+    top-level lists of tables as ``table.key``)."""
+    keys = {f"{name}.{key}" for name, item in _top_level_lists() for key in item.model_fields}
     for section, model, _ in _sections():
         for key, field in model.model_fields.items():
             inner = _list_item_model(field)
@@ -106,6 +115,12 @@ def reference_markdown() -> str:
                 out.append(" ".join(item.__doc__.split()) + "\n")
             out.extend(_table("", "", item))  # in the environment: the whole list as JSON
             out.append("")
+    for name, item in _top_level_lists():
+        out.append(f"## `[[{name}]]` (a list; `CAM_TASKS_{name.upper()}` as JSON)\n")
+        if item.__doc__:
+            out.append(" ".join(item.__doc__.split()) + "\n")
+        out.extend(_table("", "", item))
+        out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 

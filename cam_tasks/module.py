@@ -7,6 +7,10 @@ Two ways in:
   ``cleanup_ctx``;
 - ``async with CamTasks(settings) as cam:`` for a process without aiohttp (a worker-only
   instance, a script, a test), using ``cam.service`` directly.
+
+The API is never mounted open by accident: it needs an authenticator, which is the host's
+``authenticate=`` hook, else bearer tokens from ``[auth] tokens``, else anonymous access only
+when ``[auth] allow_anonymous = true`` says so (logged); otherwise ConfigurationError.
 """
 
 from __future__ import annotations
@@ -20,28 +24,99 @@ from typing import Any, Self
 from aiohttp import web
 
 from cam_tasks.assets import AssetProvider, ProviderRegistry, StaticAssetProvider
-from cam_tasks.config import Settings, StaticProviderSettings
-from cam_tasks.domain import Clock, ConfigurationError, RetryPolicy, SystemClock
+from cam_tasks.config import AuthSettings, Settings, StaticProviderSettings
+from cam_tasks.domain import (
+    ANONYMOUS,
+    Clock,
+    ConfigurationError,
+    DatabaseUnavailableError,
+    InvalidParamsError,
+    Principal,
+    RetryPolicy,
+    Role,
+    SystemClock,
+    UnknownTaskTypeError,
+)
 from cam_tasks.executor import ExecutorRegistry, TaskExecutor
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
+from cam_tasks.metrics import TaskMetrics
 from cam_tasks.plugins import EXECUTOR_GROUP, PROVIDER_GROUP, PluginContext
 from cam_tasks.plugins import load as load_plugins_of
-from cam_tasks.queue import Dispatcher
+from cam_tasks.queue import Dispatcher, Scheduler
 from cam_tasks.repository import (
     ObservedTaskRepository,
     Stores,
     open_stores,
     stores_for_database,
 )
-from cam_tasks.service import TaskService
-from cam_tasks.web import create_api
+from cam_tasks.service import ScheduleService, TaskService, TaskWatcher
+from cam_tasks.service.stats import StatsService
+from cam_tasks.web import (
+    ApiLimits,
+    Authenticate,
+    BearerTokenAuthenticator,
+    ReadinessCheck,
+    allow_anonymous,
+    create_api,
+    health_routes,
+    metrics_routes,
+)
+from cam_tasks.web.dashboard import DEFAULT_DASHBOARD_PREFIX, create_dashboard
 
-__all__ = ["CAM_TASKS_KEY", "CamTasks", "setup"]
+__all__ = ["CAM_TASKS_KEY", "CamTasks", "build_authenticator", "setup"]
 
 logger = logging.getLogger(__name__)
 
 _BUILTIN_DATA = Path(__file__).parent / "data"
+
+
+def build_authenticator(
+    auth: AuthSettings, authenticate: Authenticate | None = None
+) -> Authenticate:
+    """The API's authenticator: the host's ``authenticate`` when given; else the bearer tokens
+    of ``auth`` (letting requests without a token in as ``anonymous`` when allowed); else
+    anonymous access when ``allow_anonymous``; else ConfigurationError. Logs a warning whenever
+    requests without credentials are accepted."""
+    if authenticate is not None:
+        return authenticate
+    try:
+        principals = {
+            name: Principal(name=name, projects=tuple(token.projects), role=Role(token.role))
+            for name, token in auth.tokens.items()
+        }
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
+    if not principals and not auth.allow_anonymous:
+        raise ConfigurationError(
+            "the HTTP API has no authenticator: pass setup(authenticate=...), configure "
+            "[auth] tokens, or set [auth] allow_anonymous = true (a trusted network only)"
+        )
+    if auth.allow_anonymous:
+        logger.warning(
+            "the HTTP API accepts requests without credentials ([auth] allow_anonymous = "
+            "true): they act as the admin 'anonymous'"
+        )
+    if not principals:
+        return allow_anonymous()
+    plain = {
+        token.token.get_secret_value(): principals[name]
+        for name, token in auth.tokens.items()
+        if token.token is not None
+    }
+    digests = {
+        token.token_sha256: principals[name]
+        for name, token in auth.tokens.items()
+        if token.token_sha256 is not None
+    }
+    try:
+        return BearerTokenAuthenticator(
+            plain,
+            token_sha256=digests,
+            anonymous=ANONYMOUS if auth.allow_anonymous else None,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
 
 
 class CamTasks:
@@ -75,11 +150,17 @@ class CamTasks:
                 database=self.settings.mongo.database,
                 retention_s=retention_s,
                 server_selection_timeout_s=self.settings.mongo.server_selection_timeout_s,
+                operation_timeout_s=self.settings.mongo.operation_timeout_s,
+                clock=self.clock,
             )
         )
         #: Every task write of this process goes through here, so listeners (long polls,
         #: server-sent events, metrics) hear of it at once.
         self.tasks = ObservedTaskRepository(self.stores.tasks)
+        #: Long polls and event streams wait here: woken at once by this process's writes, and
+        #: reading watched tasks every poll interval to see other instances' writes.
+        self.watcher = TaskWatcher(self.tasks, poll_interval_s=self.settings.queue.poll_interval_s)
+        self.tasks.add_listener(self.watcher.on_change)
         self.providers = ProviderRegistry()
         for provider_settings in self.settings.providers.static:
             self.providers.register(self._static_provider(provider_settings))
@@ -98,6 +179,13 @@ class CamTasks:
             executors = [*load_plugins_of(EXECUTOR_GROUP, plugins), *executors]
         for executor in executors:
             self.registry.register(executor)
+        #: Prometheus metrics of this runtime, in a registry of its own (``metrics.registry``).
+        self.metrics = TaskMetrics(
+            self.tasks,
+            types=self.registry.types,
+            store_timeout_s=self.settings.monitoring.ready_timeout_s,
+        )
+        self.tasks.add_listener(self.metrics.task_changed)
         queue, retry = self.settings.queue, self.settings.retry
         self.dispatcher = Dispatcher(
             self.tasks,
@@ -114,13 +202,34 @@ class CamTasks:
             retry_policy=RetryPolicy(
                 base_s=retry.backoff_base_s, max_s=retry.backoff_max_s, jitter=retry.jitter
             ),
+            observer=self.metrics,
         )
+        self.metrics.watch_dispatcher(self.dispatcher.stats)
         self.service = TaskService(
             self.tasks,
             self.registry,
             clock=self.clock,
             notifier=self.dispatcher,
             max_pending=self.settings.tasks.max_pending,
+            max_pending_per_principal=self.settings.limits.max_pending_per_principal,
+        )
+        #: Task statistics and queue counts (``/tasks/stats``, ``/queue/stats``).
+        self.stats = StatsService(self.tasks, clock=self.clock)
+        self.tasks.add_listener(self.stats.throughput)
+        scheduler = self.settings.scheduler
+        #: Fires due schedules through ``service.submit`` (exactly one task per fire time).
+        self.scheduler = Scheduler(
+            self.stores.schedules,
+            self.service.submit,
+            registry=self.registry,
+            clock=self.clock,
+            poll_interval_s=scheduler.poll_interval_s,
+            misfire=scheduler.misfire,
+            misfire_grace_s=scheduler.misfire_grace_s,
+        )
+        #: The schedule use cases (create, update, pause, resume, run now…).
+        self.schedules = ScheduleService(
+            self.stores.schedules, self.service, clock=self.clock, notifier=self.scheduler
         )
         self._started = False
         self._closed = False
@@ -136,18 +245,59 @@ class CamTasks:
             )
         return StaticAssetProvider(provider.name, path, latency_s=provider.latency_s)
 
-    def create_api(self) -> web.Application:
-        """A new aiohttp application serving the HTTP API, to mount under the API prefix."""
-        return create_api(self.service, max_body_bytes=self.settings.api.max_body_bytes)
+    def create_api(self, authenticate: Authenticate | None = None) -> web.Application:
+        """A new aiohttp application serving the HTTP API, to mount under the API prefix.
+
+        Authenticated by ``authenticate`` or what :func:`build_authenticator` makes of
+        ``settings.auth`` (ConfigurationError when that is nothing).
+        """
+        auth, limits, cors = self.settings.auth, self.settings.limits, self.settings.cors
+        return create_api(
+            self.service,
+            authenticate=build_authenticator(auth, authenticate),
+            public_paths=auth.public_paths,
+            limits=ApiLimits(
+                submit_rate_per_s=limits.submit_rate_per_s,
+                submit_burst=limits.submit_burst,
+                params_max_depth=limits.params_max_depth,
+                params_max_keys=limits.params_max_keys,
+            ),
+            cors_origins=cors.origins,
+            cors_allow_credentials=cors.allow_credentials,
+            max_body_bytes=self.settings.api.max_body_bytes,
+            watcher=self.watcher,
+            stats=self.stats,
+            workers=self.dispatcher,
+            schedules=self.schedules,
+        )
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """What ``/health/ready`` checks: the store answers a ping, the dispatcher runs."""
+
+        async def database() -> str | None:
+            try:
+                await self.tasks.ping()
+            except DatabaseUnavailableError:
+                return "unreachable"
+            return None
+
+        async def dispatcher() -> str | None:
+            return None if self.dispatcher.running else "not running"
+
+        return {"database": database, "dispatcher": dispatcher}
 
     async def start(self) -> None:
-        """Create indexes, then start the dispatcher. Idempotent."""
+        """Create indexes, create or update the ``[[schedules]]`` of the settings, then start
+        the dispatcher and the scheduler. Idempotent."""
         if self._started:
             return
         self._started = True
         await self.tasks.initialize()
         await self.stores.inventory.initialize()
+        await self.stores.schedules.initialize()
+        await self._declare_schedules()
         await self.dispatcher.start()
+        await self.scheduler.start()
         logger.info("cam_tasks started", extra={"backend": self.stores.backend})
 
     async def close(self) -> None:
@@ -156,9 +306,39 @@ class CamTasks:
             return
         self._closed = True
         try:
+            await self.scheduler.close()
             await self.dispatcher.close()
         finally:
+            await self.watcher.close()
             await self.stores.close()
+
+    async def _declare_schedules(self) -> None:
+        """Create the ``[[schedules]]`` of the settings, or bring existing ones up to date."""
+        declared = self.settings.schedules
+        names = [schedule.name for schedule in declared]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigurationError(f"schedules declared twice: {', '.join(duplicates)}")
+        for schedule in declared:
+            try:
+                await self.schedules.ensure(
+                    schedule.name,
+                    expression=schedule.expression,
+                    task_type=schedule.type,
+                    params=schedule.params,
+                    timezone=schedule.timezone,
+                    priority=schedule.priority,
+                    active=schedule.active,
+                )
+            except (InvalidParamsError, UnknownTaskTypeError) as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(part) for part in detail.get('loc', ()))}: {detail.get('msg')}"
+                    for detail in getattr(exc, "details", ())
+                )
+                raise ConfigurationError(
+                    f"schedule {schedule.name!r} in the settings is invalid: {exc}"
+                    + (f" ({problems})" if problems else "")
+                ) from None
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -184,14 +364,29 @@ def setup(
     providers: Iterable[AssetProvider] = (),
     database: Any = None,
     clock: Clock | None = None,
+    dashboard_prefix: str | None = DEFAULT_DASHBOARD_PREFIX,
+    authenticate: Authenticate | None = None,
 ) -> CamTasks:
-    """Mount cam_tasks into ``app``: the API under ``settings.api.prefix``, the runtime started
-    and stopped with the app. Returns the runtime (also at ``app[CAM_TASKS_KEY]``)."""
+    """Mount cam_tasks into ``app``: the API under ``settings.api.prefix``, the dashboard under
+    ``dashboard_prefix`` (``/cam/``; None leaves it out), ``/health/live``, ``/health/ready``
+    and the metrics unless ``settings.monitoring`` turns them off, the runtime started and
+    stopped with the app. Returns the runtime (also at ``app[CAM_TASKS_KEY]``).
+
+    ``authenticate``: the host's own identity for API requests (``async (request) ->
+    Principal``); without it, ``settings.auth`` decides (see :func:`build_authenticator`)."""
     runtime = CamTasks(
         settings, executors=executors, providers=providers, database=database, clock=clock
     )
     app[CAM_TASKS_KEY] = runtime
-    app.add_subapp(runtime.settings.api.prefix, runtime.create_api())
+    app.add_subapp(runtime.settings.api.prefix, runtime.create_api(authenticate))
+    if dashboard_prefix is not None:
+        app.add_subapp(dashboard_prefix, create_dashboard(runtime.settings.api.prefix))
+    monitoring = runtime.settings.monitoring
+    if monitoring.health:
+        checks = runtime.readiness_checks()
+        app.add_routes(health_routes(checks, timeout_s=monitoring.ready_timeout_s))
+    if monitoring.metrics:
+        app.add_routes(metrics_routes(runtime.metrics, path=monitoring.metrics_path))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         await runtime.start()

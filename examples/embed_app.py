@@ -59,4 +59,6 @@ def create_app(settings: cam_tasks.Settings | None = None) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(create_app(cam_tasks.load_settings()), port=8002)
+    # Open to whoever reaches it, for trying the example on your machine; a real host passes
+    # setup(..., authenticate=its_own_hook) or configures [auth] tokens (docs/security.md).
+    web.run_app(create_app(cam_tasks.load_settings(auth={"allow_anonymous": True})), port=8002)

@@ -72,7 +72,7 @@ def test_a_provider_inventory_path_is_relative_to_the_config_file(tmp_path: Path
         '[[providers.static]]\nname = "lab"\ninventory = "inv.toml"\n'
         '[[providers.static]]\nname = "gone"\ninventory = "missing.toml"\n'
     )
-    with pytest.raises(ConfigurationError, match="missing.toml"):
+    with pytest.raises(ConfigurationError, match=r"missing\.toml"):
         CamTasks(load_settings(config))
     config.write_text('[[providers.static]]\nname = "lab"\ninventory = "inv.toml"\n')
     runtime = CamTasks(load_settings(config))

@@ -15,8 +15,29 @@ from cam_tasks.domain.errors import (
     TaskNotFoundError,
     UnknownTaskTypeError,
 )
+from cam_tasks.domain.principal import (
+    ANONYMOUS,
+    ROLE_PERMISSIONS,
+    AccessDeniedError,
+    Permission,
+    Principal,
+    Role,
+)
 from cam_tasks.domain.query import MAX_PAGE_SIZE, TaskFilter, TaskPage
 from cam_tasks.domain.retry import RetryPolicy
+from cam_tasks.domain.schedule import (
+    CRON_ALIASES,
+    Schedule,
+    ScheduleConflictError,
+    ScheduleExistsError,
+    ScheduleNotFoundError,
+    check_schedule_name,
+    fire_key,
+    next_fire_time,
+    parse_cron,
+    parse_timezone,
+    schedule_task_creator,
+)
 from cam_tasks.domain.status import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -41,10 +62,14 @@ from cam_tasks.domain.task import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ANONYMOUS",
+    "CRON_ALIASES",
     "DEFAULT_MAX_RETRIES",
     "MAX_PAGE_SIZE",
+    "ROLE_PERMISSIONS",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
+    "AccessDeniedError",
     "Action",
     "Asset",
     "AssetScope",
@@ -59,10 +84,17 @@ __all__ = [
     "Lease",
     "ManualClock",
     "PermanentError",
+    "Permission",
+    "Principal",
     "Priority",
     "Progress",
     "RetryPolicy",
     "RetryableError",
+    "Role",
+    "Schedule",
+    "ScheduleConflictError",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
     "SyncCounts",
     "SystemClock",
     "Task",
@@ -74,9 +106,15 @@ __all__ = [
     "TaskStatus",
     "Transition",
     "UnknownTaskTypeError",
+    "check_schedule_name",
     "check_transition",
+    "fire_key",
     "legal_targets",
     "new_task",
     "new_task_id",
+    "next_fire_time",
+    "parse_cron",
+    "parse_timezone",
+    "schedule_task_creator",
     "utc",
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 __all__ = ["Clock", "ManualClock", "SystemClock", "utc"]
+
+_from_timestamp = datetime.fromtimestamp
 
 
 def utc(value: datetime) -> datetime:
@@ -29,8 +32,10 @@ class SystemClock:
     """The wall clock, truncated to milliseconds so values survive a BSON round trip unchanged."""
 
     def now(self) -> datetime:
-        now = datetime.now(UTC)
-        return now.replace(microsecond=now.microsecond // 1000 * 1000)
+        # Whole milliseconds straight from the integer clock: a third of the cost of
+        # now().replace(), and it runs several times per task. Exact: ms / 1000 is within half
+        # a microsecond of the true value (to 2106), and fromtimestamp rounds to the microsecond.
+        return _from_timestamp(time.time_ns() // 1_000_000 / 1000, UTC)
 
 
 class ManualClock:

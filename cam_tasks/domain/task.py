@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
@@ -156,23 +155,39 @@ class _TimeOrderedIds:
     and the claim order ("then submission order") rely on for ties of ``created_at``.
     """
 
+    #: Random bytes are read from the OS this many at a time (8 per id): one system call per
+    #: 512 ids instead of one per id, from the same CSPRNG as ``secrets``.
+    _RANDOM_CHUNK = 4096
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_ms = 0
         self._counter = 0
+        self._random = b""
+        self._offset = 0
+
+    def _random_bits(self) -> int:
+        """62 random bits (call with the lock held)."""
+        if self._offset == len(self._random):
+            self._random, self._offset = os.urandom(self._RANDOM_CHUNK), 0
+        start, self._offset = self._offset, self._offset + 8
+        return int.from_bytes(self._random[start : self._offset]) >> 2
 
     def __call__(self) -> str:
         with self._lock:
             ms = time.time_ns() // 1_000_000
             if ms > self._last_ms:
-                self._last_ms, self._counter = ms, secrets.randbits(10)  # room to count up
+                # A random start, with room to count up.
+                self._last_ms, self._counter = ms, self._random_bits() & 0x3FF
             else:  # same millisecond (or the clock stepped back): count on from the last id
                 self._counter += 1
                 if self._counter > 0xFFF:
                     self._last_ms, self._counter = self._last_ms + 1, 0
             value = (self._last_ms & (2**48 - 1)) << 80 | 0x7 << 76 | self._counter << 64
-            value |= 0b10 << 62 | secrets.randbits(62)
-        return str(uuid.UUID(int=value))
+            value |= 0b10 << 62 | self._random_bits()
+        # str(uuid.UUID(int=value)), without building the UUID object.
+        digits = f"{value:032x}"
+        return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 new_task_id = _TimeOrderedIds()

@@ -10,6 +10,9 @@ from cam_tasks.domain import Progress
 
 __all__ = ["TaskContext"]
 
+#: Where every attempt starts; frozen, so one instance serves them all (no validation per task).
+_NO_PROGRESS = Progress()
+
 
 class TaskContext:
     """Handed to ``execute`` for one attempt of one task.
@@ -49,7 +52,7 @@ class TaskContext:
         self.run_at = run_at
         #: Set by an executor to keep partial work when the task is cancelled.
         self.partial_result: Any = None
-        self._progress = Progress()
+        self._progress = _NO_PROGRESS
         self._dirty = False
         self._cancel_event = asyncio.Event()
 

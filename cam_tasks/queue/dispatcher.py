@@ -24,17 +24,19 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ParamSpec, Protocol, Self
 
 from cam_tasks.domain import (
     Clock,
     ConfigurationError,
     DatabaseUnavailableError,
+    Progress,
     RetryPolicy,
     SystemClock,
     Task,
@@ -45,7 +47,7 @@ from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
 from cam_tasks.repository.protocol import TaskRepository
 
-__all__ = ["Dispatcher", "DispatcherStats", "new_owner_id"]
+__all__ = ["Dispatcher", "DispatcherObserver", "DispatcherStats", "new_owner_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,34 @@ logger = logging.getLogger(__name__)
 def new_owner_id() -> str:
     """Unique per process start (not per host): a restarted process never inherits leases."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class DispatcherObserver(Protocol):
+    """Told what the dispatcher does that no stored change shows (metrics listen here).
+
+    Calls are synchronous, on the event loop, and must be cheap; one that raises is logged and
+    ignored.
+    """
+
+    def claim_finished(self, duration_s: float, *, claimed: bool) -> None:
+        """A claim round trip took ``duration_s`` (monotonic) and found a task or not."""
+        ...
+
+    def heartbeat_failed(self, reason: str) -> None:
+        """A lease renewal failed: ``lost`` (the task was taken away),
+        ``database_unavailable`` or ``error``."""
+        ...
+
+
+class _Unobserved:
+    def claim_finished(self, duration_s: float, *, claimed: bool) -> None:
+        pass
+
+    def heartbeat_failed(self, reason: str) -> None:
+        pass
+
+
+_P = ParamSpec("_P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +124,7 @@ class Dispatcher:
         retry_policy: RetryPolicy | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
+        observer: DispatcherObserver | None = None,
     ) -> None:
         if worker_count < 1 or buffer_size < 0:
             raise ConfigurationError("worker_count must be >= 1 and buffer_size >= 0")
@@ -122,6 +153,7 @@ class Dispatcher:
             retry_policy=retry_policy or RetryPolicy(),
             rng=rng,
         )
+        self._observer: DispatcherObserver = observer or _Unobserved()
         self._types: frozenset[str] = frozenset()
         self._held: dict[str, HeldTask] = {}
         # At most worker_count + buffer_size tasks are held (claimed, unfinished); workers take
@@ -259,9 +291,12 @@ class Dispatcher:
                 await self._wake.wait()
                 continue
             try:
+                started = time.perf_counter()
                 task = await self._repository.claim(
                     types=self._types, owner=self.owner, now=self._clock.now(), lease_s=self.lease_s
                 )
+                duration_s = time.perf_counter() - started
+                self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
                 if task is None:
                     await self._sleep_until_due()
                     continue
@@ -353,18 +388,20 @@ class Dispatcher:
         now = self._clock.now()
         progress = held.context.take_progress()
         try:
-            cancel_requested = await self._repository.heartbeat(
-                held.lease, now=now, lease_s=self.lease_s, progress=progress
-            )
+            cancel_requested = await self._renew(held, now, progress)
         except TaskLostError:
             if not held.finished:
+                self._observe(self._observer.heartbeat_failed, "lost")
                 held.stop(StopReason.LOST)
             return
         except Exception as exc:
             if progress is not None:
                 held.context.restore_progress()
             margin = timedelta(seconds=min(self.heartbeat_interval_s, self.lease_s / 4))
-            if isinstance(exc, DatabaseUnavailableError):
+            unavailable = isinstance(exc, DatabaseUnavailableError)
+            reason = "database_unavailable" if unavailable else "error"
+            self._observe(self._observer.heartbeat_failed, reason)
+            if unavailable:
                 logger.warning(
                     "heartbeat failed: database unavailable", extra={"task_id": held.task.id}
                 )
@@ -382,6 +419,30 @@ class Dispatcher:
         held.last_renewal = now
         if cancel_requested and not held.finished:
             held.stop(StopReason.CANCEL)
+
+    async def _renew(self, held: HeldTask, now: datetime, progress: Progress | None) -> bool:
+        """One fenced heartbeat, given until the moment the task must be stopped unrenewed
+        (``lease_until`` less the stopping margin, and at least half that margin).
+
+        A database that stops answering without closing the connection (a network black
+        hole, a paused server) would otherwise hold the renewal, and the task would run on
+        past its lease, unowned. A merely slow answer still renews while the lease is safe.
+        """
+        margin = timedelta(seconds=min(self.heartbeat_interval_s, self.lease_s / 4))
+        wait_s = max((held.lease_until - margin - now).total_seconds(), margin.total_seconds() / 2)
+        try:
+            async with asyncio.timeout(wait_s):
+                return await self._repository.heartbeat(
+                    held.lease, now=now, lease_s=self.lease_s, progress=progress
+                )
+        except TimeoutError:
+            raise DatabaseUnavailableError(f"heartbeat unanswered after {wait_s:.2f} s") from None
+
+    def _observe(self, notify: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        try:
+            notify(*args, **kwargs)
+        except Exception:  # an observer must never stop the dispatcher
+            logger.exception("dispatcher observer failed")
 
     # -- rescue ----------------------------------------------------------------------------
 

@@ -176,14 +176,18 @@ class TaskRunner:
         """Perform an outcome write, retrying while the database is briefly unreachable.
 
         Gives up once the lease has run out: by then the rescuer of some instance owns the
-        task's fate (the fenced filter would refuse a late write anyway).
+        task's fate (the fenced filter would refuse a late write anyway). Each try is bounded by
+        what is left of the lease, so a database that stops answering without closing the
+        connection cannot hold the worker (or a graceful stop) forever.
         """
         while True:
             now = self._clock.now()
+            left_s = (held.lease_until - now).total_seconds()
             try:
-                return await write(now)
-            except DatabaseUnavailableError:
-                if now >= held.lease_until:
+                async with asyncio.timeout(max(left_s, _WRITE_RETRY_S)):
+                    return await write(now)
+            except (DatabaseUnavailableError, TimeoutError):
+                if self._clock.now() >= held.lease_until:
                     logger.error(
                         "database unavailable until the lease ran out; outcome not written",
                         extra={"task_id": held.task.id},

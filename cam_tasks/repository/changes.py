@@ -17,7 +17,7 @@ Rules encoded here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cam_tasks.domain import (
@@ -64,6 +64,8 @@ def to_millis(value: datetime) -> datetime:
 
     Every backend stores times through here, so they all compare and order alike.
     """
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already so (the usual case: SystemClock's): no new datetime
     value = utc(value)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 

@@ -1,7 +1,9 @@
-"""What a store URI opens: the task repository and asset inventory of one backend.
+"""What a store URI opens: the task repository, asset inventory and schedule store of one
+backend.
 
 ======================  ====================================================================
-``memory://``           MemoryTaskRepository + MemoryAssetInventory, in this process
+``memory://``           MemoryTaskRepository + MemoryAssetInventory + MemoryScheduleRepository,
+                        in this process
 ``mongomock://[/db]``   the Mongo repositories on mongomock-motor (in process; needs the
                         ``mongomock-motor`` package)
 ``mongodb://…``         the Mongo repositories on ``pymongo.AsyncMongoClient``; the database
@@ -23,11 +25,13 @@ from urllib.parse import urlsplit
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError as DriverConfigurationError
 
-from cam_tasks.domain import ConfigurationError
+from cam_tasks.domain import Clock, ConfigurationError, SystemClock
 from cam_tasks.repository.inventory import MemoryAssetInventory, MongoAssetInventory
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
+from cam_tasks.repository.mongo_schedules import MongoScheduleRepository
 from cam_tasks.repository.protocol import AssetInventory, TaskRepository
+from cam_tasks.repository.schedules import MemoryScheduleRepository, ScheduleRepository
 
 __all__ = ["SCHEMES", "Stores", "open_stores", "stores_for_database"]
 
@@ -44,6 +48,7 @@ class Stores:
     inventory: AssetInventory
     backend: str  # "memory" | "mongomock" | "mongodb"
     close: Callable[[], Awaitable[None]]
+    schedules: ScheduleRepository
 
 
 def _closer(tasks: TaskRepository, client: Any = None) -> Callable[[], Awaitable[None]]:
@@ -65,7 +70,13 @@ def _closer(tasks: TaskRepository, client: Any = None) -> Callable[[], Awaitable
 
 def _mongo_stores(database: Any, backend: str, retention_s: float | None, client: Any) -> Stores:
     tasks = MongoTaskRepository(database, retention_s=retention_s)
-    return Stores(tasks, MongoAssetInventory(database), backend, _closer(tasks, client))
+    return Stores(
+        tasks,
+        MongoAssetInventory(database),
+        backend,
+        _closer(tasks, client),
+        schedules=MongoScheduleRepository(database),
+    )
 
 
 def stores_for_database(database: Any, *, retention_s: float | None = None) -> Stores:
@@ -83,6 +94,8 @@ def open_stores(
     database: str = "cam_tasks",
     retention_s: float | None = None,
     server_selection_timeout_s: float = 5.0,
+    operation_timeout_s: float | None = None,
+    clock: Clock | None = None,
 ) -> Stores:
     """Open the stores ``uri`` names (see the module docstring); ConfigurationError for any
     other scheme, a malformed URI, or mongomock:// without mongomock-motor installed.
@@ -92,8 +105,16 @@ def open_stores(
     """
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
     if scheme == "memory":
-        tasks = MemoryTaskRepository(retention_s=retention_s)
-        return Stores(tasks, MemoryAssetInventory(), "memory", _closer(tasks))
+        # The memory store prunes expired tasks itself, so it must judge time by the same
+        # clock as everything else (a database's TTL monitor uses the server's).
+        tasks = MemoryTaskRepository(retention_s=retention_s, clock=clock or SystemClock())
+        return Stores(
+            tasks,
+            MemoryAssetInventory(),
+            "memory",
+            _closer(tasks),
+            schedules=MemoryScheduleRepository(),
+        )
     if scheme == "mongomock":
         try:
             from mongomock_motor import AsyncMongoMockClient
@@ -106,11 +127,15 @@ def open_stores(
         return _mongo_stores(client[name], "mongomock", retention_s, client)
     if scheme in ("mongodb", "mongodb+srv"):
         try:
-            mongo_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-                uri,
-                tz_aware=True,
-                serverSelectionTimeoutMS=max(1, round(server_selection_timeout_s * 1000)),
-            )
+            options: dict[str, Any] = {
+                "tz_aware": True,
+                "serverSelectionTimeoutMS": max(1, round(server_selection_timeout_s * 1000)),
+            }
+            # Client-side operation timeout: without it, a server that accepts connections but
+            # stops answering hangs every request. An explicit timeoutMS in the URI wins.
+            if operation_timeout_s is not None and "timeoutms=" not in uri.lower():
+                options["timeoutMS"] = max(1, round(operation_timeout_s * 1000))
+            mongo_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
         except DriverConfigurationError as exc:  # InvalidURI is one; never echo the URI
             raise ConfigurationError(f"invalid {scheme}:// URI: {exc}") from exc
         handle = mongo_client.get_default_database(default=database)

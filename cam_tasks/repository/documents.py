@@ -35,6 +35,7 @@ from cam_tasks.domain import (
 from cam_tasks.repository.changes import Change, to_millis
 
 __all__ = [
+    "build_task",
     "check_page",
     "encode_change",
     "filter_to_query",
@@ -116,39 +117,66 @@ def _read_record(value: Mapping[str, Any]) -> AttemptRecord:
     )
 
 
+#: Every field of a Task. Tasks built by :func:`build_task` all share this one set as their
+#: ``model_fields_set`` (they set every field) instead of carrying one each (about 1 KB a task
+#: in a memory store). Pydantic copies it before any change (``model_copy``), never mutates it.
+_TASK_FIELDS: set[str] = set(Task.model_fields)
+_set_attribute = object.__setattr__
+
+
+def build_task(values: dict[str, Any]) -> Task:
+    """A Task holding ``values`` (every field, already normalised), without validation.
+
+    What ``Task.model_construct(**values)`` makes of a complete dict, minus its per-field
+    bookkeeping: decoding is on every hot path (claims, finishes, memory-store writes). ``values``
+    becomes the task's own ``__dict__``: the caller must not keep it. A dict missing a field
+    (a model that grew one) goes through ``model_construct``, which fills in the default.
+    """
+    if len(values) != len(_TASK_FIELDS):
+        return Task.model_construct(**values)
+    task = Task.__new__(Task)
+    _set_attribute(task, "__dict__", values)
+    _set_attribute(task, "__pydantic_fields_set__", _TASK_FIELDS)
+    _set_attribute(task, "__pydantic_extra__", None)
+    _set_attribute(task, "__pydantic_private__", None)
+    return task
+
+
 def task_from_document(document: Mapping[str, Any]) -> Task:
     """The task a document stores. Fields missing from older documents take their defaults."""
     get = document.get
     timeout_s = get("timeout_s")
     step = get("step")
     total_steps = get("total_steps")
-    return Task.model_construct(
-        id=document["_id"],
-        type=document["type"],
-        status=TaskStatus(document["status"]),
-        params=get("params") or {},
-        result=get("result"),
-        error=_read_error(get("error")),
-        progress=float(get("progress", 0.0)),
-        message=get("message", ""),
-        step=None if step is None else int(step),
-        total_steps=None if total_steps is None else int(total_steps),
-        attempts=int(get("attempts", 0)),
-        max_retries=int(get("max_retries", DEFAULT_MAX_RETRIES)),
-        priority=int(get("priority", Priority.NORMAL)),
-        run_at=utc(document["run_at"]),
-        timeout_s=None if timeout_s is None else float(timeout_s),
-        created_by=get("created_by", "system"),
-        project_id=get("project_id"),
-        idempotency_key=get("idempotency_key"),
-        created_at=utc(document["created_at"]),
-        updated_at=utc(document["updated_at"]),
-        started_at=_read_time(get("started_at")),
-        completed_at=_read_time(get("completed_at")),
-        owner=get("owner"),
-        lease_until=_read_time(get("lease_until")),
-        cancel_requested=bool(get("cancel_requested", False)),
-        history=tuple(_read_record(record) for record in get("history") or ()),
+    return build_task(
+        {
+            "id": document["_id"],
+            "type": document["type"],
+            "status": TaskStatus(document["status"]),
+            "params": get("params") or {},
+            "result": get("result"),
+            "error": _read_error(get("error")),
+            "progress": float(get("progress", 0.0)),
+            "message": get("message", ""),
+            "step": None if step is None else int(step),
+            "total_steps": None if total_steps is None else int(total_steps),
+            "attempts": int(get("attempts", 0)),
+            "max_retries": int(get("max_retries", DEFAULT_MAX_RETRIES)),
+            "priority": int(get("priority", Priority.NORMAL)),
+            "run_at": utc(document["run_at"]),
+            "timeout_s": None if timeout_s is None else float(timeout_s),
+            "created_by": get("created_by", "system"),
+            "project_id": get("project_id"),
+            "idempotency_key": get("idempotency_key"),
+            "created_at": utc(document["created_at"]),
+            "updated_at": utc(document["updated_at"]),
+            "started_at": _read_time(get("started_at")),
+            "completed_at": _read_time(get("completed_at")),
+            "owner": get("owner"),
+            "lease_until": _read_time(get("lease_until")),
+            "cancel_requested": bool(get("cancel_requested", False)),
+            "history": tuple(_read_record(record) for record in get("history") or ()),
+        }
     )
 
 

@@ -1,11 +1,11 @@
 """The in-process task repository behind ``memory://``: the same contract, nothing persisted.
 
-It keeps frozen :class:`Task` objects in a dict, changed only through ``model_copy``, and sorted
-indexes beside them (:mod:`.memory_indexes`), so claims, sweeps and list pages cost O(log n)
-like their MongoDB counterparts. State changes are the shared :mod:`.changes` definitions, so
-both backends write the same fields; every stored value goes through the document mapping on
-the way in, so a task reads back exactly as MongoDB would give it (UTC millisecond times,
-copied containers).
+It keeps frozen :class:`Task` objects by id (finished ones packed small, :mod:`.memory_table`),
+each write replacing one by a changed copy, and sorted indexes beside them
+(:mod:`.memory_indexes`), so claims, sweeps and list pages cost O(log n) like their MongoDB
+counterparts. State changes are the shared :mod:`.changes` definitions, so both backends write
+the same fields; every stored value goes through the document mapping on the way in, so a task
+reads back exactly as MongoDB would give it (UTC millisecond times, copied containers).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import copy
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self
 
@@ -43,8 +43,15 @@ from cam_tasks.repository.changes import (
     retry_change,
     to_millis,
 )
-from cam_tasks.repository.documents import check_page, task_from_document, task_to_document
+from cam_tasks.repository.documents import (
+    build_task,
+    check_page,
+    task_from_document,
+    task_to_document,
+)
 from cam_tasks.repository.memory_indexes import MemoryIndexes
+from cam_tasks.repository.memory_table import TaskTable
+from cam_tasks.repository.stats import TaskStats, stats_of_tasks
 
 __all__ = ["MemoryTaskRepository"]
 
@@ -89,7 +96,7 @@ class MemoryTaskRepository:
         self._retention_s = retention_s
         self._clock = clock
         self._warned = False
-        self._tasks: dict[str, Task] = {}
+        self._tasks = TaskTable()  # finished tasks packed small (most of the memory)
         self._by_key: dict[str, str] = {}  # idempotency key -> task id
         self._indexes = MemoryIndexes()
 
@@ -127,7 +134,8 @@ class MemoryTaskRepository:
             update["attempts"] = task.attempts + change.attempts_delta
         if change.record is not None:
             update["history"] = (*task.history, change.record)
-        updated = task.model_copy(update=update)
+        # model_copy's result without its per-task copy of model_fields_set (see build_task).
+        updated = build_task({**task.__dict__, **update})
         self._indexes.replace(task, updated)
         self._tasks[task.id] = updated
         if change.touches_expiry:
@@ -155,11 +163,23 @@ class MemoryTaskRepository:
         """Store ``task``. Idempotent by ``idempotency_key`` (when set) and by id: when either is
         already taken, the stored task is returned and nothing is written."""
         self._prune()
+        return self._insert(task)
+
+    async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
+        """:meth:`insert` of each task in order (a later duplicate of a key or id in the batch
+        gets the earlier task), with one retention sweep for the batch."""
+        self._prune()
+        return [self._insert(task) for task in tasks]
+
+    def _insert(self, task: Task) -> Task:
         if task.idempotency_key is not None and task.idempotency_key in self._by_key:
             return self._tasks[self._by_key[task.idempotency_key]]
         if task.id in self._tasks:
             return self._tasks[task.id]
-        stored = task_from_document(copy.deepcopy(task_to_document(task)))
+        document = task_to_document(task)  # fresh containers, except the caller's two below
+        document["params"] = copy.deepcopy(document["params"])
+        document["result"] = copy.deepcopy(document["result"])
+        stored = task_from_document(document)
         self._tasks[stored.id] = stored
         self._indexes.add(stored)
         if stored.idempotency_key is not None:
@@ -204,6 +224,21 @@ class MemoryTaskRepository:
                 counts[status] = self._page(narrowed, 0, 0)[1]
         return counts
 
+    async def stats(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        types: Collection[str] | None = None,
+        project_ids: Collection[str] | None = None,
+    ) -> TaskStats:
+        """One pass over the stored tasks (this store is the database). ValueError unless
+        since < until."""
+        self._prune()
+        return stats_of_tasks(
+            self._tasks.values(), since=since, until=until, types=types, project_ids=project_ids
+        )
+
     # -- the worker side ----------------------------------------------------------------------
 
     async def claim(
@@ -241,6 +276,9 @@ class MemoryTaskRepository:
 
     def _finish(self, lease: Lease, action: Action, now: datetime, **values: Any) -> Task:
         task = self._fenced(lease, TRANSITIONS[action].sources)
+        if action in (Action.RELEASE, Action.RETRY_LATER) and task.cancel_requested:
+            # Back to pending, the next claim would clear the flag and lose the request.
+            action, values = Action.ACKNOWLEDGE_CANCEL, {}
         change = finish_change(
             action,
             lease,
@@ -283,7 +321,8 @@ class MemoryTaskRepository:
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         """Oldest expired leases first. A task is failed (``lease_expired``) instead of returned
-        to pending when its ``attempts`` reached ``max_retries + 1``."""
+        to pending when its ``attempts`` reached ``max_retries + 1``, and cancelled when a cancel
+        was requested (its owner died before it could acknowledge)."""
         self._prune()
         now = to_millis(now)
         if limit <= 0:
@@ -294,6 +333,8 @@ class MemoryTaskRepository:
             task = self._tasks[task_id]
             exhausted = task.attempts >= task.max_attempts
             action = Action.RESCUE_EXHAUSTED if exhausted else Action.RESCUE
+            if task.cancel_requested:
+                action = Action.ACKNOWLEDGE_CANCEL
             lease = Lease(task.id, task.owner or "", task.attempts)
             change = finish_change(
                 action, lease, started_at=task.started_at, now=now, retention_s=self._retention_s

@@ -6,7 +6,7 @@ Built on ``sortedcontainers`` (keys are tuples of UTC datetimes, ints and ids):
   best due task of a type costs O(log n) per distinct priority level: the head of each priority
   run has the earliest ``run_at`` of that run, so when it is not due, the whole run is skipped
   with one bisect (what MongoDB does with the ``claim`` index).
-- ``due[type]``: pending tasks by ``(run_at, id)``: ``next_run_at`` reads one head per type.
+  ``next_run_at`` reads the same heads: the earliest of them is the type's next run.
 - ``leases``: running tasks by ``(lease_until, id)``: a sweep reads only the expired prefix.
 - ``(created_at, id)`` lists of all tasks, per status, per type and per (type, status): list
   pages newest first by position, without looking at other tasks.
@@ -52,6 +52,18 @@ def _first_due(ready: SortedList, now: datetime) -> _ClaimKey | None:
     return None
 
 
+def _earliest(ready: SortedList) -> datetime:
+    """The earliest run_at in a non-empty ``ready``: the earliest head of its priority runs
+    (one probe per priority level, as in :func:`_first_due`)."""
+    earliest: datetime = ready[0][1]
+    index, size = 0, len(ready)
+    while index < size:
+        key: _ClaimKey = ready[index]
+        earliest = min(earliest, key[1])
+        index = ready.bisect_left((key[0] + 1,))
+    return earliest
+
+
 def _check_types(types: Collection[str]) -> None:
     if isinstance(types, str):  # a bare string would read as a set of its characters
         raise TypeError(f"expected a collection of task types, got the string {types!r}")
@@ -62,7 +74,6 @@ class MemoryIndexes:
 
     def __init__(self) -> None:
         self._ready: defaultdict[str, SortedList] = defaultdict(SortedList)
-        self._due: defaultdict[str, SortedList] = defaultdict(SortedList)
         self._leases = SortedList()
         self._all = SortedList()
         self._by_type: defaultdict[str, SortedList] = defaultdict(SortedList)
@@ -81,7 +92,6 @@ class MemoryIndexes:
         self._by_type_status[(task.type, task.status)].add(key)
         if task.status in _CLAIMABLE:
             self._ready[task.type].add(_claim_key(task))
-            self._due[task.type].add((task.run_at, task.id))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.add((task.lease_until, task.id))
 
@@ -91,13 +101,13 @@ class MemoryIndexes:
         self._by_type_status[(task.type, task.status)].discard(key)
         if task.status in _CLAIMABLE:
             self._ready[task.type].discard(_claim_key(task))
-            self._due[task.type].discard((task.run_at, task.id))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.discard((task.lease_until, task.id))
 
     def add(self, task: Task) -> None:
-        self._all.add((task.created_at, task.id))
-        self._by_type[task.type].add((task.created_at, task.id))
+        key = (task.created_at, task.id)  # one tuple for both lists: they live as long as the task
+        self._all.add(key)
+        self._by_type[task.type].add(key)
         self._add_state(task)
 
     def replace(self, old: Task, new: Task) -> None:
@@ -144,7 +154,7 @@ class MemoryIndexes:
 
     def next_run_at(self, types: Collection[str]) -> datetime | None:
         _check_types(types)
-        heads = [due[0][0] for due in (self._due.get(t) for t in types) if due]
+        heads = [_earliest(ready) for ready in (self._ready.get(t) for t in types) if ready]
         return min(heads, default=None)
 
     def expired_leases(self, now: datetime, limit: int) -> list[str]:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self
 
 from pymongo import ReturnDocument, WriteConcern
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from cam_tasks.domain import (
     DEFAULT_MAX_RETRIES,
@@ -67,6 +67,14 @@ from cam_tasks.repository.documents import (
     task_to_document,
 )
 from cam_tasks.repository.indexes import create_task_indexes
+from cam_tasks.repository.stats import (
+    PERCENTILES,
+    DurationStats,
+    TaskStats,
+    TypeStats,
+    check_window,
+    rank_of,
+)
 
 __all__ = ["MongoTaskRepository"]
 
@@ -75,9 +83,12 @@ logger = logging.getLogger(__name__)
 _CLAIM_ORDER = [("priority", -1), ("run_at", 1), ("created_at", 1), ("_id", 1)]
 _NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
 _RUNNING = frozenset({TaskStatus.RUNNING})
+# A completed task's duration in milliseconds (BSON dates subtract to milliseconds).
+_DURATION_MS = {"$subtract": ["$completed_at", "$started_at"]}
 # Operator actions retry their conditional write when a concurrent change moved the task back
 # into a legal source status between the write and the read that explains why it missed.
 _OPERATOR_ROUNDS = 3
+_DUPLICATE_KEY = 11000
 
 
 def _sources(action: Action) -> Any:
@@ -89,11 +100,18 @@ class MongoTaskRepository:
 
     ``retention_s``: finished tasks get ``expire_at = completed_at + retention_s`` and the TTL
     index removes them after that; None keeps them forever. Active tasks never expire.
-    All methods are safe to call from many coroutines and processes at once.
+    ``server_percentile``: whether :meth:`stats` may use ``$percentile`` (MongoDB >= 7.0);
+    None finds out on first use. All methods are safe to call from many coroutines and
+    processes at once.
     """
 
     def __init__(
-        self, database: Any, *, collection_name: str = "tasks", retention_s: float | None = None
+        self,
+        database: Any,
+        *,
+        collection_name: str = "tasks",
+        retention_s: float | None = None,
+        server_percentile: bool | None = None,
     ) -> None:
         if retention_s is not None and retention_s <= 0:
             raise ValueError("retention_s must be > 0 (or None to keep finished tasks)")
@@ -101,6 +119,7 @@ class MongoTaskRepository:
         self._collection_name = collection_name
         self._collection: Any = database[collection_name]
         self._retention_s = retention_s
+        self._server_percentile = server_percentile
 
     async def __aenter__(self) -> Self:
         await self.initialize()
@@ -156,6 +175,33 @@ class MongoTaskRepository:
             # The holder of the key was deleted in between: insert again.
         raise CamTasksError(f"task {task.id!r}: its id or idempotency key keeps colliding")
 
+    async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
+        """One unordered ``insert_many``; a task refused for a duplicate id or idempotency key
+        is resolved as :meth:`insert` resolves it (the holder is returned)."""
+        if not tasks:
+            return []
+        documents = [task_to_document(task) for task in tasks]
+        refused: set[int] = set()
+        try:
+            async with driver.unavailable_as_domain_error():
+                await self._collection.insert_many(documents, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if exc.details.get("writeConcernErrors") or any(
+                error.get("code") != _DUPLICATE_KEY for error in errors
+            ):
+                raise
+            refused = {int(error["index"]) for error in errors}
+        stored = []
+        for index, (task, document) in enumerate(zip(tasks, documents, strict=True)):
+            if index not in refused:
+                stored.append(task_from_document(document))
+            else:
+                existing = await self._find_existing(task)
+                # The holder was deleted in between: insert it alone (which retries).
+                stored.append(existing if existing is not None else await self.insert(task))
+        return stored
+
     async def _find_existing(self, task: Task) -> Task | None:
         async with driver.unavailable_as_domain_error():
             if task.idempotency_key is not None:
@@ -208,6 +254,110 @@ class MongoTaskRepository:
             if group["_id"] in TaskStatus.__members__.values():
                 counts[TaskStatus(group["_id"])] = int(group["count"])
         return counts
+
+    async def stats(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        types: Collection[str] | None = None,
+        project_ids: Collection[str] | None = None,
+    ) -> TaskStats:
+        """Two aggregations over the window (served by the ``list_all``/``list_type`` indexes):
+        counts grouped by (type, status), and per type over the completed tasks their count,
+        mean duration and, where the server has ``$percentile`` (MongoDB >= 7.0, SecantusDB),
+        p50/p95 in the same ``$group``. Elsewhere (older servers, mongomock) each percentile is
+        one more aggregation per type that sorts that type's durations in the server and returns
+        only the value at the nearest rank (``$sort``, ``$skip``, ``$limit: 1``). Either way no
+        duration but the answers leaves the server. ValueError unless since < until.
+        """
+        check_window(since, until)
+        window: dict[str, Any] = {"created_at": {"$gte": to_millis(since), "$lt": to_millis(until)}}
+        if types is not None:
+            window["type"] = one_of(types) if types else {"$in": []}
+        if project_ids is not None:
+            window["project_id"] = {"$in": sorted(project_ids)}
+        counted = [
+            {"$match": window},
+            {"$group": {"_id": {"type": "$type", "status": "$status"}, "count": {"$sum": 1}}},
+        ]
+        completed = {**window, "status": TaskStatus.COMPLETED.value, "started_at": {"$ne": None}}
+        async with driver.unavailable_as_domain_error():
+            groups = await driver.aggregate(self._collection, counted)
+            durations = await self._durations(completed)
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        for group in groups:
+            status = group["_id"].get("status")
+            if status in TaskStatus.__members__.values():
+                per_type = counts.setdefault(group["_id"]["type"], dict.fromkeys(TaskStatus, 0))
+                per_type[TaskStatus(status)] = int(group["count"])
+        entries = tuple(
+            TypeStats(task_type, counts[task_type], durations.get(task_type))
+            for task_type in sorted(counts)
+        )
+        return TaskStats(since=since, until=until, types=entries)
+
+    async def _durations(self, completed: dict[str, Any]) -> dict[str, DurationStats]:
+        group: dict[str, Any] = {
+            "_id": "$type",
+            "count": {"$sum": 1},
+            "avg_ms": {"$avg": "$duration_ms"},
+        }
+        if self._server_percentile is not False:
+            group["percentiles_ms"] = {
+                "$percentile": {
+                    "input": "$duration_ms",
+                    "p": list(PERCENTILES),
+                    "method": "approximate",
+                }
+            }
+        pipeline = [
+            {"$match": completed},
+            {"$project": {"type": True, "duration_ms": _DURATION_MS}},
+            {"$group": group},
+        ]
+        try:
+            groups = await driver.aggregate(self._collection, pipeline)
+        except driver.UNAVAILABLE_ERRORS:
+            raise  # some are OperationFailures too (ExecutionTimeout): not a missing operator
+        except (OperationFailure, NotImplementedError):
+            if self._server_percentile is not None:
+                raise
+            # MongoDB < 7.0 answers "unknown group operator", mongomock NotImplementedError.
+            logger.info("the server has no $percentile: percentiles use one sort per type")
+            self._server_percentile = False
+            return await self._durations(completed)
+        if self._server_percentile is None:
+            self._server_percentile = True
+        stats: dict[str, DurationStats] = {}
+        for found in groups:
+            count, avg_ms = int(found["count"]), float(found["avg_ms"])
+            percentiles = found.get("percentiles_ms")
+            if percentiles is None:
+                percentiles = [
+                    await self._duration_at_rank(completed, found["_id"], rank_of(count, p), avg_ms)
+                    for p in PERCENTILES
+                ]
+            p50, p95 = (float(value) / 1000 for value in percentiles)
+            stats[found["_id"]] = DurationStats(
+                count=count, avg_s=avg_ms / 1000, p50_s=p50, p95_s=p95
+            )
+        return stats
+
+    async def _duration_at_rank(
+        self, completed: dict[str, Any], task_type: str, rank: int, default_ms: float
+    ) -> float:
+        """The ``rank``-th shortest duration (1-based) of ``task_type``'s completed tasks."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {**completed, "type": task_type}},
+            {"$project": {"duration_ms": _DURATION_MS}},
+            {"$sort": {"duration_ms": 1, "_id": 1}},
+            {"$skip": rank - 1},
+            {"$limit": 1},
+        ]
+        found = await driver.aggregate(self._collection, pipeline)
+        # Empty only when tasks of the window were deleted since they were counted.
+        return float(found[0]["duration_ms"]) if found else default_ms
 
     # -- the worker side ----------------------------------------------------------------------
 
@@ -262,8 +412,20 @@ class MongoTaskRepository:
             raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
         return bool(document.get("cancel_requested", False))
 
-    async def _finish(self, lease: Lease, action: Action, now: datetime, **values: Any) -> Task:
+    async def _finish(
+        self,
+        lease: Lease,
+        action: Action,
+        now: datetime,
+        *,
+        cancel_requested: bool | None = None,
+        **values: Any,
+    ) -> Task:
+        """The fenced write ending the attempt with ``action``; with ``cancel_requested`` given,
+        it also matches only while the task's cancel flag has that value."""
         fence = self._fence(lease, TRANSITIONS[action].sources)
+        if cancel_requested is not None:
+            fence["cancel_requested"] = True if cancel_requested else {"$ne": True}
         async with driver.unavailable_as_domain_error():
             started_at = lease.started_at
             if started_at is None:  # a lease rebuilt without it: read it (one more round trip)
@@ -298,13 +460,30 @@ class MongoTaskRepository:
     ) -> Task:
         return await self._finish(lease, Action.FAIL, now, error=error, progress=progress)
 
+    async def _finish_unless_cancelled(
+        self, lease: Lease, action: Action, now: datetime, **values: Any
+    ) -> Task:
+        """End the attempt with ``action`` (back to pending), or as cancelled when a cancel was
+        requested: the next claim would clear the flag, losing the request.
+
+        Two conditional writes, each atomic: the first matches only without the flag, the
+        second only with it. Within one attempt the flag only ever turns on (only a claim
+        clears it, and the fence excludes a new claim), so when both miss the lease is lost.
+        """
+        try:
+            return await self._finish(lease, action, now, cancel_requested=False, **values)
+        except TaskLostError:
+            return await self._finish(lease, Action.ACKNOWLEDGE_CANCEL, now, cancel_requested=True)
+
     async def retry_later(
         self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
     ) -> Task:
-        return await self._finish(lease, Action.RETRY_LATER, now, error=error, run_at=run_at)
+        return await self._finish_unless_cancelled(
+            lease, Action.RETRY_LATER, now, error=error, run_at=run_at
+        )
 
     async def release(self, lease: Lease, *, now: datetime) -> Task:
-        return await self._finish(lease, Action.RELEASE, now)
+        return await self._finish_unless_cancelled(lease, Action.RELEASE, now)
 
     async def acknowledge_cancel(
         self,
@@ -320,12 +499,19 @@ class MongoTaskRepository:
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         """Oldest expired leases first. A task is failed (``lease_expired``) instead of returned
-        to pending when its ``attempts`` reached ``max_retries + 1``."""
+        to pending when its ``attempts`` reached ``max_retries + 1``, and cancelled when a cancel
+        was requested (its owner died before it could acknowledge)."""
         if limit <= 0:
             return []
         now = to_millis(now)
         query = {"status": _sources(Action.RESCUE), "lease_until": {"$lt": now}}
-        fields = {"owner": True, "attempts": True, "max_retries": True, "started_at": True}
+        fields = {
+            "owner": True,
+            "attempts": True,
+            "max_retries": True,
+            "started_at": True,
+            "cancel_requested": True,
+        }
         async with driver.unavailable_as_domain_error():
             cursor = self._collection.find(query, fields).sort([("lease_until", 1)])
             candidates: list[dict[str, Any]] = await cursor.limit(limit).to_list(None)
@@ -334,6 +520,9 @@ class MongoTaskRepository:
             attempts = int(candidate.get("attempts", 0))
             max_attempts = int(candidate.get("max_retries", DEFAULT_MAX_RETRIES)) + 1
             action = Action.RESCUE_EXHAUSTED if attempts >= max_attempts else Action.RESCUE
+            cancel_requested = bool(candidate.get("cancel_requested", False))
+            if cancel_requested:
+                action = Action.ACKNOWLEDGE_CANCEL
             owner = candidate.get("owner")
             lease = Lease(candidate["_id"], owner or "", attempts)
             change = finish_change(
@@ -345,12 +534,14 @@ class MongoTaskRepository:
             )
             # The whole predicate again: if the owner finished, or renewed its lease, or another
             # sweeper got here first since the read, this matches nothing and we leave it alone.
+            # A cancel requested since the read also makes it miss: the next sweep cancels it.
             fence = {
                 "_id": candidate["_id"],
                 "status": _sources(action),
                 "owner": owner,
                 "attempts": attempts,
                 "lease_until": {"$lt": now},
+                "cancel_requested": True if cancel_requested else {"$ne": True},
             }
             async with driver.unavailable_as_domain_error():
                 document = await self._collection.find_one_and_update(

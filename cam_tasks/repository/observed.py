@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cam_tasks.domain import Lease, Progress, Task, TaskError, TaskFilter, TaskPage, TaskStatus
 from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.repository.stats import TaskStats
 
 __all__ = ["ObservedTaskRepository", "TaskChange", "TaskListener"]
 
@@ -36,6 +37,9 @@ class TaskChange:
 
 
 TaskListener = Callable[[TaskChange], None]
+
+#: Attempt-ending writes that the store turns into a cancel when one was requested.
+_MAY_END_CANCELLED = frozenset({"retry_later", "release", "rescue"})
 
 
 class ObservedTaskRepository:
@@ -63,6 +67,10 @@ class ObservedTaskRepository:
                 logger.exception("task listener failed", extra={"task_id": change.task_id})
 
     def _emit_task(self, action: str, task: Task) -> Task:
+        if action in _MAY_END_CANCELLED and task.status is TaskStatus.CANCELLED:
+            # A cancel request was pending when the attempt ended: the store recorded the
+            # cancel instead, and listeners must hear what happened, not what was asked.
+            action = "acknowledge_cancel"
         self._emit(TaskChange(action, task.id, task))
         return task
 
@@ -89,10 +97,28 @@ class ObservedTaskRepository:
     async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
         return await self.inner.next_run_at(types=types)
 
+    async def stats(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        types: Collection[str] | None = None,
+        project_ids: Collection[str] | None = None,
+    ) -> TaskStats:
+        return await self.inner.stats(
+            since=since, until=until, types=types, project_ids=project_ids
+        )
+
     # -- writes --------------------------------------------------------------------------------
 
     async def insert(self, task: Task) -> Task:
         return self._emit_task("insert", await self.inner.insert(task))
+
+    async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
+        stored = await self.inner.insert_many(tasks)
+        for task in stored:
+            self._emit_task("insert", task)
+        return stored
 
     async def claim(
         self, *, types: Collection[str], owner: str, now: datetime, lease_s: float

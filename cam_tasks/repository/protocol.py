@@ -30,6 +30,7 @@ from cam_tasks.domain import (
     TaskPage,
     TaskStatus,
 )
+from cam_tasks.repository.stats import TaskStats
 
 __all__ = ["AssetInventory", "TaskRepository"]
 
@@ -57,6 +58,17 @@ class TaskRepository(Protocol):
         """
         ...
 
+    async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
+        """Store new tasks in one round trip; return them in order, each as :meth:`insert`
+        would return it: a task whose idempotency key or id is taken (by a stored task, or by
+        an earlier task of the same batch) is not written and the holder is returned instead.
+
+        Not atomic: when it raises (DatabaseUnavailableError…), some tasks may be stored;
+        inserting the same tasks again is safe (the ids and keys deduplicate). An empty batch
+        makes no round trip.
+        """
+        ...
+
     async def get(self, task_id: str) -> Task:
         """The task, or TaskNotFoundError."""
         ...
@@ -67,6 +79,22 @@ class TaskRepository(Protocol):
 
     async def count_by_status(self, query: TaskFilter | None = None) -> Mapping[TaskStatus, int]:
         """Number of tasks in each status (every status present, zeros included)."""
+        ...
+
+    async def stats(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        types: Collection[str] | None = None,
+        project_ids: Collection[str] | None = None,
+    ) -> TaskStats:
+        """Statistics of the tasks created in ``[since, until)`` (of ``types``, and of
+        ``project_ids``, when given; None means any):
+        counts by type and status, and the duration (count, mean, p50, p95) of the completed
+        ones, by the rules of :mod:`cam_tasks.repository.stats`. Computed where the tasks are
+        (an aggregation in MongoDB), never by loading them. ValueError unless since < until.
+        """
         ...
 
     # -- the worker side ----------------------------------------------------------------------
@@ -113,13 +141,18 @@ class TaskRepository(Protocol):
     async def retry_later(
         self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
     ) -> Task:
-        """running → pending, due at ``run_at``; ``error`` recorded as the last error. Fenced."""
+        """running → pending, due at ``run_at``; ``error`` recorded as the last error. Fenced.
+
+        When a cancel was requested (``cancel_requested``), the task ends cancelled instead, as
+        :meth:`acknowledge_cancel` would end it: a pending cancel request is never dropped.
+        """
         ...
 
     async def release(self, lease: Lease, *, now: datetime) -> Task:
         """running → pending due now, giving the attempt back (``attempts - 1``). Fenced.
 
-        For a graceful stop: the work was interrupted by us, not by the task.
+        For a graceful stop: the work was interrupted by us, not by the task. When a cancel was
+        requested, the task ends cancelled instead (as in :meth:`retry_later`).
         """
         ...
 
@@ -137,7 +170,8 @@ class TaskRepository(Protocol):
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         """Return running tasks whose ``lease_until < now`` to pending, or to failed with error
-        ``lease_expired`` when no attempt remains. Each update repeats the whole predicate
+        ``lease_expired`` when no attempt remains, or to cancelled (as :meth:`acknowledge_cancel`
+        would) when a cancel was requested. Each update repeats the whole predicate
         (running, same owner and attempt, lease still expired), so a task that finished or was
         renewed between read and write is never overwritten. Safe when many processes sweep.
         Returns the tasks it changed, as they are after the change.

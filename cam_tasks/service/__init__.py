@@ -1,19 +1,35 @@
-"""The service layer: task use cases shared by every front end (HTTP API, CLI, host code)."""
+"""The service layer: task and schedule use cases shared by every front end (HTTP API, CLI,
+host code)."""
 
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
+from cam_tasks.service.schedules import ScheduleNotifier, ScheduleService
+from cam_tasks.service.submission import TaskSubmission
 from cam_tasks.service.tasks import (
     DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     MAX_RETRIES_LIMIT,
     TaskService,
 )
+from cam_tasks.service.watch import (
+    DEFAULT_WATCH_POLL_INTERVAL_S,
+    TaskReader,
+    TaskSubscription,
+    TaskWatcher,
+)
 
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
+    "DEFAULT_WATCH_POLL_INTERVAL_S",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_RETRIES_LIMIT",
     "QueueFullError",
+    "ScheduleNotifier",
+    "ScheduleService",
     "TaskNotifier",
+    "TaskReader",
     "TaskService",
+    "TaskSubmission",
+    "TaskSubscription",
+    "TaskWatcher",
 ]

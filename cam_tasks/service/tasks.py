@@ -2,7 +2,15 @@
 
 Every front end (HTTP API, CLI, a host service calling Python) goes through this class, so the
 rules about what may be submitted live here once: the executor's params model, priorities,
-schedules, retry and timeout defaults, and the optional cap on pending tasks.
+schedules, retry and timeout defaults, and the optional caps on pending tasks.
+
+Scoping: every method takes an optional ``principal`` (:class:`Principal`). With one, the task
+records the principal's name as ``created_by`` and its home project as ``project_id``; a
+non-admin sees, cancels, retries and deletes only tasks of its projects (any other task raises
+:class:`TaskNotFoundError`, exactly as a missing one), lists and counts are filtered in the
+database query, and the role's permissions are enforced (:class:`AccessDeniedError`). Without
+one, the caller is trusted in-process code (the host service, the CLI, a scheduler): nothing is
+scoped and ``created_by``/``project_id`` are taken as given.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 import builtins
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,9 +26,12 @@ from cam_tasks.domain import (
     MAX_PAGE_SIZE,
     Clock,
     InvalidParamsError,
+    Permission,
+    Principal,
     Priority,
     Task,
     TaskFilter,
+    TaskNotFoundError,
     TaskPage,
     TaskStatus,
     new_task,
@@ -30,6 +41,7 @@ from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.repository.protocol import TaskRepository
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
+from cam_tasks.service.submission import TaskSubmission
 
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
@@ -84,6 +96,27 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _scoped(query: TaskFilter, principal: Principal | None) -> TaskFilter:
+    """``query`` narrowed to what ``principal`` sees: a condition of the database query itself,
+    so a page and its total never count tasks of other projects."""
+    if principal is None or principal.is_admin:
+        return query
+    projects = frozenset(principal.projects)
+    if query.project_ids is not None:
+        projects &= query.project_ids
+    return query.model_copy(update={"project_ids": projects})
+
+
+def _scoped_key(principal: Principal | None, key: str | None) -> str | None:
+    # Idempotency keys are unique per store; a non-admin's keys live in their own namespace, so
+    # it can neither collide with nor fetch another's task by guessing its key. Admins (who see
+    # everything anyway) share the namespace of in-process callers. The length prefix keeps
+    # ("a:b", "c") and ("a", "b:c") apart.
+    if principal is None or principal.is_admin or key is None:
+        return key
+    return f"{len(principal.name)}:{principal.name}:{key}"
+
+
 class TaskService:
     """The task use cases over one repository and one executor registry.
 
@@ -104,10 +137,13 @@ class TaskService:
         clock: Clock,
         notifier: TaskNotifier | None = None,
         max_pending: int | None = None,
+        max_pending_per_principal: int | None = None,
         queue_full_retry_after_s: float = DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
     ) -> None:
         if max_pending is not None and max_pending < 1:
             raise ValueError("max_pending must be >= 1 (or None for no cap)")
+        if max_pending_per_principal is not None and max_pending_per_principal < 1:
+            raise ValueError("max_pending_per_principal must be >= 1 (or None for no cap)")
         if not queue_full_retry_after_s > 0:
             raise ValueError("queue_full_retry_after_s must be > 0")
         self._repository = repository
@@ -115,6 +151,7 @@ class TaskService:
         self._clock = clock
         self._notifier = notifier
         self._max_pending = max_pending
+        self._max_pending_per_principal = max_pending_per_principal
         self._queue_full_retry_after_s = queue_full_retry_after_s
 
     @property
@@ -145,8 +182,14 @@ class TaskService:
         created_by: str = "system",
         project_id: str | None = None,
         idempotency_key: str | None = None,
+        principal: Principal | None = None,
     ) -> Task:
         """Validate and store one pending task, then wake the local dispatcher.
+
+        With ``principal``, the task records its name as ``created_by`` and its home project as
+        ``project_id`` (passing either as well is a ValueError), the role must permit
+        submitting (:class:`AccessDeniedError`), ``max_pending_per_principal`` applies, and the
+        idempotency key is the principal's own.
 
         ``params`` are parsed by the executor's model and stored as that model dumps them
         (defaults filled in, values normalised). ``priority`` is a :class:`Priority` name
@@ -161,8 +204,68 @@ class TaskService:
         Raises :class:`UnknownTaskTypeError` for an unregistered type,
         :class:`InvalidParamsError` (every problem found, as ``loc``/``msg``/``type``
         details; parameter problems under ``("params", …)``), :class:`QueueFullError` when
-        ``max_pending`` is reached. Nothing is stored when it raises.
+        ``max_pending`` (or the principal's cap) is reached. Nothing is stored when it raises.
         """
+        task = self._prepare(
+            TaskSubmission(
+                task_type,
+                params,
+                priority=priority,
+                run_at=run_at,
+                delay_s=delay_s,
+                max_retries=max_retries,
+                timeout_s=timeout_s,
+                created_by=created_by,
+                project_id=project_id,
+                idempotency_key=idempotency_key,
+            ),
+            principal,
+        )
+        await self._check_capacity(principal)
+        return self._accepted(task, await self._repository.insert(task), principal)
+
+    async def submit_many(
+        self, submissions: Iterable[TaskSubmission], *, principal: Principal | None = None
+    ) -> builtins.list[Task]:
+        """Validate every submission as :meth:`submit` does, then store them all in one
+        round trip (``insert_many``) and wake the local dispatcher once per new task. Returns
+        the tasks in order (a deduplicated one is the task its key already named).
+
+        All or nothing at validation: :class:`InvalidParamsError` lists every problem of every
+        submission, ``loc`` prefixed with the submission's index, and nothing is stored;
+        :class:`UnknownTaskTypeError` for the first unregistered type. The caps are checked once
+        for the batch (:class:`QueueFullError` when already reached; a batch admitted below the
+        cap may overshoot it by its size). The store is not atomic across the batch (see
+        ``TaskRepository.insert_many``): when it fails, submitting the same batch again with
+        idempotency keys stores nothing twice.
+        """
+        tasks: builtins.list[Task] = []
+        problems: Problems = []
+        for index, submission in enumerate(submissions):
+            try:
+                tasks.append(self._prepare(submission, principal))
+            except InvalidParamsError as exc:
+                problems += [{**d, "loc": [index, *d.get("loc", ())]} for d in exc.details]
+        if problems:
+            raise InvalidParamsError("invalid submissions", problems)
+        if not tasks:
+            return []
+        await self._check_capacity(principal)
+        stored = await self._repository.insert_many(tasks)
+        return [self._accepted(*pair, principal) for pair in zip(tasks, stored, strict=True)]
+
+    def _prepare(self, submission: TaskSubmission, principal: Principal | None) -> Task:
+        """The pending task ``submission`` asks for, every option checked (see :meth:`submit`
+        for the rules and what it raises)."""
+        task_type, params, priority = submission.task_type, submission.params, submission.priority
+        run_at, delay_s, max_retries = submission.run_at, submission.delay_s, submission.max_retries
+        timeout_s, created_by = submission.timeout_s, submission.created_by
+        project_id, idempotency_key = submission.project_id, submission.idempotency_key
+        if principal is not None:
+            if created_by != "system" or project_id is not None:
+                raise ValueError("created_by and project_id come from the principal when given")
+            principal.require(Permission.SUBMIT)
+            created_by, project_id = principal.name, principal.home_project
         spec = self._registry.get(task_type)
         problems: Problems = []
         level = _parse_priority(priority, problems)
@@ -203,9 +306,8 @@ class TaskService:
         if problems:
             raise InvalidParamsError(f"invalid submission of {task_type!r}", problems)
 
-        await self._check_capacity()
         now = self._clock.now()
-        task = new_task(
+        return new_task(
             task_type=task_type,
             params=model.model_dump(mode="json"),
             now=now,
@@ -215,9 +317,19 @@ class TaskService:
             timeout_s=None if timeout is None else float(timeout),
             created_by=created_by,
             project_id=project_id,
-            idempotency_key=idempotency_key,
+            idempotency_key=_scoped_key(principal, idempotency_key),
         )
-        stored = await self._repository.insert(task)
+
+    def _accepted(self, task: Task, stored: Task, principal: Principal | None) -> Task:
+        """``stored`` (what inserting ``task`` returned), logged and announced."""
+        task_type = task.type
+        if principal is not None and not principal.sees(stored.project_id):
+            # Deduplicated onto a task this principal does not see (an admin's raw key shaped
+            # like a namespaced one): never hand it out.
+            raise InvalidParamsError(
+                "idempotency key already used",
+                [_problem("idempotency_key", "is already used", "idempotency_key_taken")],
+            )
         logger.info(
             "task submitted" if stored.id == task.id else "task submission deduplicated",
             extra={"task_id": stored.id, "type": task_type},
@@ -250,28 +362,50 @@ class TaskService:
                 problems.append(_problem("delay_s", "is too far in the future", "delay_s"))
         return None
 
-    async def _check_capacity(self) -> None:
-        if self._max_pending is None:
-            return
-        counts = await self._repository.count_by_status(
-            TaskFilter(statuses=frozenset({TaskStatus.PENDING}))
-        )
-        pending = counts.get(TaskStatus.PENDING, 0)
-        if pending >= self._max_pending:
-            raise QueueFullError(
-                pending=pending,
-                max_pending=self._max_pending,
-                retry_after_s=self._queue_full_retry_after_s,
-            )
+    async def _check_capacity(self, principal: Principal | None) -> None:
+        caps: list[tuple[int, str | None]] = []
+        if self._max_pending is not None:
+            caps.append((self._max_pending, None))
+        if principal is not None and self._max_pending_per_principal is not None:
+            caps.append((self._max_pending_per_principal, principal.name))
+        for cap, created_by in caps:
+            query = TaskFilter(statuses=frozenset({TaskStatus.PENDING}), created_by=created_by)
+            counts = await self._repository.count_by_status(query)
+            pending = counts.get(TaskStatus.PENDING, 0)
+            if pending >= cap:
+                raise QueueFullError(
+                    pending=pending,
+                    max_pending=cap,
+                    retry_after_s=self._queue_full_retry_after_s,
+                )
 
     # -- read ---------------------------------------------------------------------------------
 
-    async def get(self, task_id: str) -> Task:
-        """The task. Raises :class:`TaskNotFoundError`."""
-        return await self._repository.get(task_id)
+    async def get(self, task_id: str, *, principal: Principal | None = None) -> Task:
+        """The task. Raises :class:`TaskNotFoundError`, also when ``principal`` does not see
+        it."""
+        task = await self._repository.get(task_id)
+        if principal is not None and not principal.sees(task.project_id):
+            raise TaskNotFoundError(task_id)
+        return task
 
-    async def list(self, query: TaskFilter, *, offset: int = 0, limit: int = 20) -> TaskPage:
-        """One page of tasks matching ``query``, newest first, and the total matching.
+    async def _check_operable(self, task_id: str, principal: Principal | None) -> None:
+        # Check, then act: safe because a task's project never changes once stored, and ids
+        # are never reused, so the task the action then finds is the one checked here.
+        if principal is not None:
+            await self.get(task_id, principal=principal)
+            principal.require(Permission.OPERATE)
+
+    async def list(
+        self,
+        query: TaskFilter,
+        *,
+        offset: int = 0,
+        limit: int = 20,
+        principal: Principal | None = None,
+    ) -> TaskPage:
+        """One page of tasks matching ``query`` (and seen by ``principal``), newest first, and
+        the total matching.
 
         Raises :class:`InvalidParamsError` unless ``offset >= 0`` and
         ``1 <= limit <= MAX_PAGE_SIZE``.
@@ -283,45 +417,53 @@ class TaskService:
             problems.append(_problem("limit", f"must be between 1 and {MAX_PAGE_SIZE}", "limit"))
         if problems:
             raise InvalidParamsError("invalid page", problems)
-        return await self._repository.list(query, offset=offset, limit=limit)
+        return await self._repository.list(_scoped(query, principal), offset=offset, limit=limit)
 
-    async def counts(self) -> Mapping[TaskStatus, int]:
-        """Number of tasks in each status (every status present, zeros included)."""
-        return await self._repository.count_by_status()
+    async def counts(self, *, principal: Principal | None = None) -> Mapping[TaskStatus, int]:
+        """Number of tasks (seen by ``principal``) in each status, zeros included."""
+        if principal is None or principal.is_admin:
+            return await self._repository.count_by_status()
+        return await self._repository.count_by_status(_scoped(TaskFilter(), principal))
 
     # -- operator actions ---------------------------------------------------------------------
 
-    async def cancel(self, task_id: str) -> Task:
+    async def cancel(self, task_id: str, *, principal: Principal | None = None) -> Task:
         """Cancel a task: a pending one is cancelled at once; a running one is marked
         ``cancel_requested`` (its owner stops it) and, if it runs in this process, the local
         dispatcher is told to cancel it now. Returns the task as stored after the request.
 
-        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` when it already
+        Raises :class:`TaskNotFoundError` (also for a task ``principal`` does not see),
+        :class:`AccessDeniedError`, or :class:`IllegalTransitionError` when it already
         finished.
         """
+        await self._check_operable(task_id, principal)
         task = await self._repository.request_cancel(task_id, now=self._clock.now())
         logger.info("task cancel requested", extra={"task_id": task.id, "type": task.type})
         if task.status is TaskStatus.RUNNING and task.cancel_requested:
             self._notify(lambda notifier: notifier.cancel_requested(task.id))
         return task
 
-    async def retry(self, task_id: str) -> Task:
+    async def retry(self, task_id: str, *, principal: Principal | None = None) -> Task:
         """Re-run a failed or cancelled task from scratch (attempts reset, history kept).
 
-        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` when it is
-        pending, running or completed.
+        Raises :class:`TaskNotFoundError` (also for a task ``principal`` does not see),
+        :class:`AccessDeniedError`, or :class:`IllegalTransitionError` when it is pending,
+        running or completed.
         """
+        await self._check_operable(task_id, principal)
         task = await self._repository.retry(task_id, now=self._clock.now())
         logger.info("task retried", extra={"task_id": task.id, "type": task.type})
         self._notify(lambda notifier: notifier.task_submitted(task))
         return task
 
-    async def delete(self, task_id: str) -> None:
+    async def delete(self, task_id: str, *, principal: Principal | None = None) -> None:
         """Delete a finished task.
 
-        Raises :class:`TaskNotFoundError`, or :class:`IllegalTransitionError` while it is
-        pending or running.
+        Raises :class:`TaskNotFoundError` (also for a task ``principal`` does not see),
+        :class:`AccessDeniedError`, or :class:`IllegalTransitionError` while it is pending or
+        running.
         """
+        await self._check_operable(task_id, principal)
         await self._repository.delete(task_id)
         logger.info("task deleted", extra={"task_id": task_id})
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
-from cam_tasks.service import TaskService
+from cam_tasks.service import ScheduleService, TaskService
+from cam_tasks.service.stats import StatsService
+from cam_tasks.service.watch import TaskWatcher
+from cam_tasks.web import events
+from cam_tasks.web.auth import Authenticate, authentication_middleware
+from cam_tasks.web.cors import enable_cors
 from cam_tasks.web.errors import error_middleware
-from cam_tasks.web.routes import MAX_BODY_BYTES_KEY, SERVICE_KEY, routes
+from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
+from cam_tasks.web.log_context import request_id_middleware
+from cam_tasks.web.routes import MAX_BODY_BYTES_KEY, SERVICE_KEY, WATCHER_KEY, routes
+from cam_tasks.web.schedule_routes import SCHEDULES_KEY, schedule_routes
+from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, WorkerPool, stats_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_api"]
 
@@ -14,22 +25,81 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 
 
 def create_api(
-    service: TaskService, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    service: TaskService,
+    *,
+    authenticate: Authenticate,
+    public_paths: Iterable[str] = (),
+    limits: ApiLimits | RequestLimiter | None = None,
+    cors_origins: Iterable[str] = (),
+    cors_allow_credentials: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    watcher: TaskWatcher | None = None,
+    sse_keepalive_s: float = events.DEFAULT_KEEPALIVE_S,
+    stats: StatsService | None = None,
+    workers: WorkerPool | None = None,
+    schedules: ScheduleService | None = None,
 ) -> web.Application:
     """The task API over ``service``, meant to be mounted by a host application::
 
-        host_app.add_subapp("/api/v1/cam", create_api(service))
+        host_app.add_subapp("/api/v1/cam", create_api(service, authenticate=...))
 
     Paths inside it are relative (``/tasks``…); ``Location`` headers carry the mount prefix.
     Request bodies larger than ``max_body_bytes`` are refused with 413 (the host app's
     ``client_max_size`` does not apply to a sub-app's own reading). The app neither starts nor
     stops the service: its owner (the composition root) does. ValueError when
-    ``max_body_bytes < 1``.
+    ``max_body_bytes < 1`` or ``sse_keepalive_s <= 0``.
+
+    Long polls and event streams wait on ``watcher``; give the one the composition root wired
+    to its :class:`ObservedTaskRepository` so local changes wake them at once. Without one, a
+    watcher that only polls ``service`` is made. Either way it is closed when the application
+    shuts down (``on_shutdown``), which ends open streams and long polls at once instead of
+    holding the graceful stop up.
+
+    With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
+    ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
+    ``/schedules…`` is served (docs/scheduling.md).
+
+    Security (docs/security.md): every request, on every route of this app, is authenticated
+    by ``authenticate`` (the host's hook, :class:`BearerTokenAuthenticator`, or
+    :func:`allow_anonymous` said explicitly) before its handler runs, except the route
+    templates in ``public_paths``; handlers act as the principal it returns. ``limits`` bounds
+    submits per principal and the shape of ``params`` (defaults: no rate limit, the default
+    shape limits). ``cors_origins`` turns CORS on for those origins (off when empty;
+    ValueError for ``*`` with ``cors_allow_credentials``).
     """
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be >= 1")
-    app = web.Application(middlewares=[error_middleware])
+    if not sse_keepalive_s > 0:
+        raise ValueError("sse_keepalive_s must be > 0")
+    if (stats is None) != (workers is None):
+        raise ValueError("stats and workers go together")
+    watcher = watcher if watcher is not None else TaskWatcher(service)
+    origins = tuple(cors_origins)
+    authentication = authentication_middleware(
+        authenticate, public_paths=public_paths, allow_preflight=bool(origins)
+    )
+    app = web.Application(middlewares=[error_middleware, request_id_middleware, authentication])
+    app[LIMITER_KEY] = (
+        limits if isinstance(limits, RequestLimiter) else RequestLimiter(limits or ApiLimits())
+    )
     app[SERVICE_KEY] = service
     app[MAX_BODY_BYTES_KEY] = max_body_bytes
+    app[WATCHER_KEY] = watcher
+    app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
     app.add_routes(routes)
+    app.add_routes(events.routes)
+    if stats is not None and workers is not None:
+        app[STATS_KEY] = stats
+        app[WORKERS_KEY] = workers
+        app.add_routes(stats_routes)
+    if schedules is not None:
+        app[SCHEDULES_KEY] = schedules
+        app.add_routes(schedule_routes)
+
+    async def stop_waiting(_: web.Application) -> None:
+        await watcher.close()
+
+    app.on_shutdown.append(stop_waiting)
+    # Keep last: CORS is set up for the routes that exist when it is called.
+    enable_cors(app, origins, allow_credentials=cors_allow_credentials)
     return app

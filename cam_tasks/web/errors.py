@@ -27,15 +27,20 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from cam_tasks.domain import (
+    AccessDeniedError,
     CamTasksError,
     DatabaseUnavailableError,
     IllegalTransitionError,
     InvalidParamsError,
+    ScheduleConflictError,
+    ScheduleNotFoundError,
     TaskNotFoundError,
     UnknownTaskTypeError,
 )
 from cam_tasks.service import QueueFullError
+from cam_tasks.web.auth import AuthenticationError
 from cam_tasks.web.envelope import error_response
+from cam_tasks.web.limits import RateLimitedError
 
 __all__ = [
     "ERROR_RULES",
@@ -112,8 +117,32 @@ def _queue_full(exc: QueueFullError) -> tuple[str, Details]:
     return "too many pending tasks, retry later", [{"retry_after_s": exc.retry_after_s}]
 
 
-def _retry_after(exc: QueueFullError) -> dict[str, str]:
+def _retry_after(exc: QueueFullError | RateLimitedError) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+
+
+def _unauthenticated(exc: AuthenticationError) -> tuple[str, Details]:
+    return exc.msg, []
+
+
+def _challenge(exc: AuthenticationError) -> dict[str, str]:
+    return {"WWW-Authenticate": exc.challenge}
+
+
+def _forbidden(exc: AccessDeniedError) -> tuple[str, Details]:
+    return f"a {exc.role.value} may not {exc.action.value}", [{"action": exc.action.value}]
+
+
+def _rate_limited(exc: RateLimitedError) -> tuple[str, Details]:
+    return "too many submissions, retry later", [{"retry_after_s": round(exc.retry_after_s, 3)}]
+
+
+def _schedule_not_found(exc: ScheduleNotFoundError) -> tuple[str, Details]:
+    return "schedule not found", [{"name": exc.name}]
+
+
+def _schedule_conflict(exc: ScheduleConflictError) -> tuple[str, Details]:
+    return f"schedule conflict: {exc.reason}", [{"name": exc.name}]
 
 
 def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
@@ -122,17 +151,23 @@ def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
 
 #: The one table from domain errors to HTTP answers. Subclasses inherit their base's rule.
 ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
+    AuthenticationError: ErrorRule(401, "unauthorized", _unauthenticated, _challenge),
+    AccessDeniedError: ErrorRule(403, "forbidden", _forbidden),
     TaskNotFoundError: ErrorRule(404, "not_found", _not_found),
     IllegalTransitionError: ErrorRule(409, "conflict", _conflict),
+    ScheduleNotFoundError: ErrorRule(404, "not_found", _schedule_not_found),
+    ScheduleConflictError: ErrorRule(409, "conflict", _schedule_conflict),
     UnknownTaskTypeError: ErrorRule(422, "unknown_task_type", _unknown_type),
     InvalidParamsError: ErrorRule(422, "validation_error", _invalid),
     QueueFullError: ErrorRule(429, "queue_full", _queue_full, _retry_after),
+    RateLimitedError: ErrorRule(429, "rate_limited", _rate_limited, _retry_after),
     DatabaseUnavailableError: ErrorRule(503, "database_unavailable", _unavailable),
 }
 
 # Errors aiohttp's router raises itself (no route, wrong method), in the same vocabulary.
 _HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     400: ("bad_request", "bad request"),
+    403: ("forbidden", "forbidden"),
     404: ("not_found", "no such resource"),
     405: ("method_not_allowed", "method not allowed"),
     413: ("payload_too_large", "request body too large"),

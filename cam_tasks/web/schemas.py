@@ -8,6 +8,7 @@ render datetimes as RFC 3339 UTC with a ``Z`` and millisecond precision.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Annotated, Any, Final
 
 from pydantic import (
@@ -18,6 +19,7 @@ from pydantic import (
     PlainSerializer,
     StrictFloat,
     StrictInt,
+    TypeAdapter,
     field_validator,
 )
 
@@ -33,13 +35,18 @@ from cam_tasks.domain import (
 from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
 
 __all__ = [
+    "ETA_MIN_PERCENT",
     "LIST_QUERY_KEYS",
+    "MAX_BATCH_SIZE",
     "MAX_OFFSET",
+    "SUBMIT_BATCH",
+    "TASK_QUERY_KEYS",
     "ListTasksQuery",
     "SubmitTaskRequest",
     "SubmittedView",
     "TaskErrorView",
     "TaskListView",
+    "TaskQuery",
     "TaskView",
 ]
 
@@ -49,8 +56,20 @@ MAX_OFFSET: Final = 2**31 - 1
 MAX_TYPE_LENGTH: Final = 200
 
 
+# Recently formatted instants: a polled task shows the same five to seven times on every
+# answer, and a list page shares most of them. Bounded: emptied when full.
+_RFC3339: dict[datetime, str] = {}
+_RFC3339_MAX = 4096
+
+
 def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    text = _RFC3339.get(value)  # equal instants (in any zone) have one UTC text
+    if text is None:
+        if len(_RFC3339) >= _RFC3339_MAX:
+            _RFC3339.clear()
+        text = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        _RFC3339[value] = text
+    return text
 
 
 UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
@@ -73,10 +92,22 @@ class SubmitTaskRequest(BaseModel):
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH
     )
+    #: Accepted and ignored: a task records who submitted it, and in which project, from the
+    #: authenticated principal, never from the body.
+    created_by: Any = Field(default=None, exclude=True)
+    project_id: Any = Field(default=None, exclude=True)
+
+
+#: Most tasks one ``POST /tasks`` may submit as a JSON array.
+MAX_BATCH_SIZE: Final = 1000
+#: Body of ``POST /tasks`` as an array: 1 to ``MAX_BATCH_SIZE`` task objects.
+SUBMIT_BATCH: Final = TypeAdapter(
+    Annotated[list[SubmitTaskRequest], Field(min_length=1, max_length=MAX_BATCH_SIZE)]
+)
 
 
 #: The only query keys ``GET /tasks`` accepts.
-LIST_QUERY_KEYS: Final = frozenset({"type", "status", "offset", "limit"})
+LIST_QUERY_KEYS: Final = frozenset({"type", "status", "offset", "limit", "updated_since"})
 
 
 class ListTasksQuery(BaseModel):
@@ -88,6 +119,8 @@ class ListTasksQuery(BaseModel):
     status: frozenset[TaskStatus] | None = None
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
+    #: Only tasks written at or after this instant (RFC 3339 with an offset or ``Z``).
+    updated_since: AwareDatetime | None = None
 
     @field_validator("status", mode="before")
     @classmethod
@@ -100,7 +133,20 @@ class ListTasksQuery(BaseModel):
         return TaskFilter(
             types=None if self.type is None else frozenset({self.type}),
             statuses=self.status,
+            updated_since=self.updated_since,
         )
+
+
+#: The only query keys ``GET /tasks/{id}`` accepts.
+TASK_QUERY_KEYS: Final = frozenset({"wait_s"})
+
+
+class TaskQuery(BaseModel):
+    """The query of ``GET /tasks/{id}``: ``wait_s`` makes it a long poll of at most 60 s."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wait_s: float | None = Field(default=None, gt=0, le=60, allow_inf_nan=False)
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -142,6 +188,79 @@ def _priority_name(priority: int) -> str:
         return str(priority)
 
 
+#: Progress below this tells too little about the pace for an estimate of the time left.
+ETA_MIN_PERCENT: Final = 5.0
+
+
+def _eta_s(task: Task, now: datetime) -> float | None:
+    percent = task.progress
+    if task.started_at is None or not ETA_MIN_PERCENT <= percent < 100:
+        return None
+    elapsed_s = (now - task.started_at).total_seconds()
+    if elapsed_s <= 0:
+        return None
+    return round(elapsed_s * (100 - percent) / percent, 1)
+
+
+def _error_fields(error: TaskError | None) -> dict[str, str] | None:
+    return None if error is None else {"type": error.type, "message": error.message}
+
+
+def _view_fields(task: Task, now: datetime) -> dict[str, Any]:
+    """The fields of a :class:`TaskView` of ``task`` as plain data (datetimes, enums, dicts):
+    the one place that says what a view shows, for :meth:`TaskView.of` and
+    :meth:`TaskView.dump` alike."""
+    running = task.status is TaskStatus.RUNNING
+    return {
+        "id": task.id,
+        "type": task.type,
+        "status": task.status,
+        "params": task.params,
+        "result": task.result,
+        "error": _error_fields(task.error),
+        "progress": task.progress,
+        "message": task.message,
+        "step": task.step,
+        "total_steps": task.total_steps,
+        "attempts": task.attempts,
+        "max_retries": task.max_retries,
+        "priority": task.priority,
+        "priority_name": _priority_name(task.priority),
+        "run_at": task.run_at,
+        "timeout_s": task.timeout_s,
+        "created_by": task.created_by,
+        "project_id": task.project_id,
+        "created_at": task.created_at,
+        "started_at": task.started_at,
+        "completed_at": task.completed_at,
+        "updated_at": task.updated_at,
+        # A retried task keeps no completed_at; only a running one counts up to now.
+        "duration": task.duration_s(now if running else None),
+        "eta_s": _eta_s(task, now) if running else None,
+        "cancel_requested": task.cancel_requested,
+        "history": [
+            {
+                "attempt": record.attempt,
+                "started_at": record.started_at,
+                "ended_at": record.ended_at,
+                "outcome": record.outcome,
+                "error": _error_fields(record.error),
+            }
+            for record in task.history
+        ],
+    }
+
+
+def _json_mode(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with datetimes as the API writes them and enums as their values (in place)."""
+    for name, value in fields.items():
+        if isinstance(value, datetime):
+            fields[name] = _rfc3339(value)
+        elif isinstance(value, Enum):
+            fields[name] = value.value
+    return fields
+
+
 class TaskView(BaseModel):
     """A task as the API shows it. ``duration`` is in seconds: start to completion, or start to
     now while running, null before the first start."""
@@ -163,44 +282,30 @@ class TaskView(BaseModel):
     run_at: UtcDatetime
     timeout_s: float | None
     created_by: str
+    project_id: str | None
     created_at: UtcDatetime
     started_at: UtcDatetime | None
     completed_at: UtcDatetime | None
     updated_at: UtcDatetime
     duration: float | None
+    #: Seconds left, extrapolated from the time since start and ``progress``; null unless
+    #: running with at least ``ETA_MIN_PERCENT`` done.
+    eta_s: float | None
     cancel_requested: bool
     history: list[AttemptView]
 
     @classmethod
     def of(cls, task: Task, *, now: datetime) -> TaskView:
-        running = task.status is TaskStatus.RUNNING
-        return cls(
-            id=task.id,
-            type=task.type,
-            status=task.status,
-            params=task.params,
-            result=task.result,
-            error=TaskErrorView.of(task.error),
-            progress=task.progress,
-            message=task.message,
-            step=task.step,
-            total_steps=task.total_steps,
-            attempts=task.attempts,
-            max_retries=task.max_retries,
-            priority=task.priority,
-            priority_name=_priority_name(task.priority),
-            run_at=task.run_at,
-            timeout_s=task.timeout_s,
-            created_by=task.created_by,
-            created_at=task.created_at,
-            started_at=task.started_at,
-            completed_at=task.completed_at,
-            updated_at=task.updated_at,
-            # A retried task keeps no completed_at; only a running one counts up to now.
-            duration=task.duration_s(now if running else None),
-            cancel_requested=task.cancel_requested,
-            history=[AttemptView.of(record) for record in task.history],
-        )
+        return cls(**_view_fields(task, now))
+
+    @staticmethod
+    def dump(task: Task, *, now: datetime) -> dict[str, Any]:
+        """``TaskView.of(task, now=now).model_dump(mode="json")``, built directly: the API's
+        most frequent answer, without a model to validate and serialise on every poll."""
+        fields = _json_mode(_view_fields(task, now))
+        for record in fields["history"]:
+            _json_mode(record)
+        return fields
 
 
 class TaskListView(BaseModel):

@@ -28,9 +28,19 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Build from a copy of the checkout: setuptools writes build/ and *.egg-info next to the
+    # sources, which must neither dirty the work tree nor collide with a concurrent build.
+    source = tmp_path_factory.mktemp("source") / "cam_tasks"
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".artifacts", ".*_cache"
+        ),
+    )
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True,
     )
     (built,) = out.glob("cam_tasks-*.whl")

@@ -242,7 +242,6 @@ async def test_claim_starts_a_fresh_attempt(repo: Repo) -> None:
     await repo.heartbeat(
         task.lease, now=at(5), lease_s=30, progress=Progress(percent=50, message="m", step=1)
     )
-    await repo.request_cancel(task.id, now=at(6))
     await repo.retry_later(task.lease, now=at(7), run_at=at(8), error=BOOM)
 
     again = await repo.claim(types=["sync"], owner="w2", now=at(9), lease_s=10)
@@ -250,9 +249,15 @@ async def test_claim_starts_a_fresh_attempt(repo: Repo) -> None:
     assert again.status is TaskStatus.RUNNING
     assert (again.owner, again.attempts) == ("w2", 2)
     assert (again.started_at, again.lease_until) == (at(9), at(19))
-    assert again.cancel_requested is False
     assert (again.progress, again.message, again.step, again.total_steps) == (0, "", None, None)
     assert again == await repo.get(task.id)
+
+    # No pending task carries a cancel flag any more (handing a flagged task back cancels it),
+    # but one stored with it (by an older version) must not stop its next attempt.
+    await repo.insert(make(task_type="old").model_copy(update={"cancel_requested": True}))
+    flagged = await repo.claim(types=["old"], owner="w2", now=at(9), lease_s=10)
+    assert flagged is not None
+    assert flagged.cancel_requested is False
 
 
 async def test_types_must_be_a_collection_not_a_string(repo: Repo) -> None:
@@ -422,6 +427,39 @@ async def test_acknowledge_cancel_keeps_partial_results(repo: Repo) -> None:
     assert cancelled.error is not None
     assert cancelled.error.type == "cancelled"
     assert _record(cancelled).outcome == "cancelled"
+
+
+@pytest.mark.parametrize("end", ["release", "retry_later", "rescue"])
+async def test_a_pending_cancel_request_is_never_lost_by_a_return_to_pending(
+    repo: Repo, end: str
+) -> None:
+    # The owner had not seen the request (no heartbeat since) when it handed the task back, or
+    # it died: the next claim would clear the flag, so the task ends cancelled instead.
+    task = await running(repo, make(max_retries=3), lease_s=10)
+    await repo.request_cancel(task.id, now=at(1))
+    if end == "release":
+        ended = await repo.release(task.lease, now=at(2))
+    elif end == "retry_later":
+        ended = await repo.retry_later(task.lease, now=at(2), run_at=at(5), error=BOOM)
+    else:
+        [ended] = await repo.rescue_expired(now=at(11))
+    assert ended == await repo.get(task.id)
+    assert ended.status is TaskStatus.CANCELLED
+    assert (ended.attempts, ended.owner, ended.lease_until) == (1, None, None)
+    assert ended.error is not None
+    assert ended.error.type == "cancelled"
+    assert (_record(ended).outcome, _record(ended).attempt) == ("cancelled", 1)
+    assert await repo.claim(types=["sync"], owner="w2", now=at(20), lease_s=30) is None
+
+
+async def test_without_a_cancel_request_release_and_retry_later_return_to_pending(
+    repo: Repo,
+) -> None:
+    released = await running(repo, make(task_type="a"))
+    assert (await repo.release(released.lease, now=at(2))).status is TaskStatus.PENDING
+    retried = await running(repo, make(task_type="b"))
+    waiting = await repo.retry_later(retried.lease, now=at(2), run_at=at(3), error=BOOM)
+    assert waiting.status is TaskStatus.PENDING
 
 
 # -- rescue -----------------------------------------------------------------------------------

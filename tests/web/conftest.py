@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cam_tasks.domain import ManualClock
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.service import TaskService
-from cam_tasks.web import create_api
+from cam_tasks.web import allow_anonymous, create_api
 from tests.web.helpers import (
     PREFIX,
     START,
@@ -28,10 +28,13 @@ from tests.web.helpers import (
 
 @pytest.fixture
 async def make_client() -> AsyncIterator[MakeClient]:
-    """Serve ``create_api(service, **options)`` under ``prefix`` in a fresh host app."""
+    """Serve ``create_api(service, **options)`` under ``prefix`` in a fresh host app, open to
+    anonymous requests unless ``options`` name an ``authenticate`` (tests/security has the
+    authenticated API)."""
     async with AsyncExitStack() as stack:
 
         async def make(service: TaskService, *, prefix: str = PREFIX, **options: Any) -> Client:
+            options.setdefault("authenticate", allow_anonymous())
             host = web.Application()
             host.add_subapp(prefix, create_api(service, **options))
             return await stack.enter_async_context(TestClient(TestServer(host)))
