@@ -18,8 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
@@ -37,6 +36,7 @@ from cam_tasks.domain import (
     SystemClock,
     UnknownTaskTypeError,
 )
+from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskExecutor
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
@@ -119,7 +119,7 @@ def build_authenticator(
         raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
 
 
-class CamTasks:
+class CamTasks(Startable):
     """Everything one process needs: stores, registries, dispatcher, service, API.
 
     Construction does no I/O; :meth:`start` creates indexes and starts the dispatcher;
@@ -339,18 +339,6 @@ class CamTasks:
                     f"schedule {schedule.name!r} in the settings is invalid: {exc}"
                     + (f" ({problems})" if problems else "")
                 ) from None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 CAM_TASKS_KEY = web.AppKey("cam_tasks", CamTasks)

@@ -6,19 +6,17 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from cam_tasks.assets import DEFAULT_BATCH_SIZE, ProviderRegistry
-from cam_tasks.domain import AssetScope, Clock
+from cam_tasks.domain import AssetScope
 from cam_tasks.executor.context import TaskContext
 from cam_tasks.executor.sync_assets import (
+    InventoryExecutor,
     ScopeParams,
     ScopeResult,
     counts_summary,
-    provider_params_model,
     resolve_regions,
     sync_scopes,
     total_counts,
 )
-from cam_tasks.repository.protocol import AssetInventory
 
 __all__ = ["DiscoverAssetsExecutor", "DiscoverAssetsParams"]
 
@@ -29,7 +27,7 @@ class DiscoverAssetsParams(ScopeParams):
     """``{provider, account_id, regions?}``: every asset type the provider lists is looked at."""
 
 
-class DiscoverAssetsExecutor:
+class DiscoverAssetsExecutor(InventoryExecutor):
     """Walks every asset type the provider can list in ``regions`` (default: all the
     account's regions) and syncs each (region, type) scope into the inventory exactly as
     ``sync_assets`` does.
@@ -44,22 +42,7 @@ class DiscoverAssetsExecutor:
     """
 
     type = "discover_assets"
-
-    def __init__(
-        self,
-        providers: ProviderRegistry,
-        inventory: AssetInventory,
-        clock: Clock,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> None:
-        self._providers = providers
-        self._inventory = inventory
-        self._clock = clock
-        self._batch_size = batch_size
-        self.params_model: type[DiscoverAssetsParams] = provider_params_model(
-            DiscoverAssetsParams, providers
-        )
+    base_params = DiscoverAssetsParams
 
     async def execute(self, params: DiscoverAssetsParams, ctx: TaskContext) -> dict[str, Any]:
         provider = self._providers.get(params.provider)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 from pydantic_core import PydanticCustomError
@@ -29,6 +29,7 @@ from cam_tasks.executor.context import TaskContext
 from cam_tasks.repository.protocol import AssetInventory
 
 __all__ = [
+    "InventoryExecutor",
     "ScopeParams",
     "ScopeResult",
     "SyncAssetsExecutor",
@@ -215,18 +216,12 @@ async def sync_scopes(
     return done
 
 
-class SyncAssetsExecutor:
-    """Syncs ``asset_types`` of one account of ``provider`` in ``regions`` (default: all the
-    account's regions) into the inventory, one (region, asset type) scope after another.
+class InventoryExecutor:
+    """What the executors that write the asset inventory share: their collaborators, and a
+    params model (``base_params``) bound to this provider registry, so that an unknown provider
+    or asset type is refused at submit time with field details."""
 
-    Result: ``total_count``, ``added_count``, ``updated_count``, ``unchanged_count``,
-    ``removed_count``, ``regions``, ``asset_types`` and ``by_scope`` (one entry per scope:
-    ``region``, ``asset_type`` and its counts). PermanentError for an unknown account or
-    region; provider and inventory errors propagate (retryable unless permanent).
-    Re-running is safe: a sync is idempotent.
-    """
-
-    type = "sync_assets"
+    base_params: ClassVar[type[ScopeParams]]
 
     def __init__(
         self,
@@ -240,9 +235,22 @@ class SyncAssetsExecutor:
         self._inventory = inventory
         self._clock = clock
         self._batch_size = batch_size
-        self.params_model: type[SyncAssetsParams] = provider_params_model(
-            SyncAssetsParams, providers
-        )
+        self.params_model: type[ScopeParams] = provider_params_model(self.base_params, providers)
+
+
+class SyncAssetsExecutor(InventoryExecutor):
+    """Syncs ``asset_types`` of one account of ``provider`` in ``regions`` (default: all the
+    account's regions) into the inventory, one (region, asset type) scope after another.
+
+    Result: ``total_count``, ``added_count``, ``updated_count``, ``unchanged_count``,
+    ``removed_count``, ``regions``, ``asset_types`` and ``by_scope`` (one entry per scope:
+    ``region``, ``asset_type`` and its counts). PermanentError for an unknown account or
+    region; provider and inventory errors propagate (retryable unless permanent).
+    Re-running is safe: a sync is idempotent.
+    """
+
+    type = "sync_assets"
+    base_params = SyncAssetsParams
 
     async def execute(self, params: SyncAssetsParams, ctx: TaskContext) -> dict[str, Any]:
         provider = self._providers.get(params.provider)

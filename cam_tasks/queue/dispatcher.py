@@ -29,8 +29,7 @@ import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Any, ParamSpec, Protocol, Self
+from typing import Any, ParamSpec, Protocol
 
 from cam_tasks.domain import (
     Clock,
@@ -42,6 +41,7 @@ from cam_tasks.domain import (
     Task,
     TaskLostError,
 )
+from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
@@ -96,7 +96,7 @@ class DispatcherStats:
     held: int
 
 
-class Dispatcher:
+class Dispatcher(Startable):
     """Runs registered task types from a :class:`TaskRepository` on ``worker_count`` workers.
 
     Use ``async with Dispatcher(...)`` or ``await start()`` / ``await close()``. ``close()`` is
@@ -202,18 +202,6 @@ class Dispatcher:
                 await self._stop()
         finally:
             self._closed.set_result(None)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def _stop(self) -> None:
         self._stopping = True

@@ -43,8 +43,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol
 
 from cam_tasks.domain import (
     Clock,
@@ -59,6 +58,7 @@ from cam_tasks.domain import (
     fire_key,
     schedule_task_creator,
 )
+from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.repository.schedules import ScheduleRepository
 
@@ -90,7 +90,7 @@ class SubmitTask(Protocol):
     ) -> Task: ...
 
 
-class Scheduler:
+class Scheduler(Startable):
     """Fires due schedules from a :class:`ScheduleRepository` through ``submit``.
 
     With ``registry``, only schedules of the task types registered there are fired (read at each
@@ -162,18 +162,6 @@ class Scheduler:
                 logger.info("scheduler stopped")
         finally:
             self._closed.set_result(None)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def running(self) -> bool:

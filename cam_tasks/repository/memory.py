@@ -15,7 +15,7 @@ import copy
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from cam_tasks.domain import (
     TRANSITIONS,
@@ -33,6 +33,7 @@ from cam_tasks.domain import (
     TaskPage,
     TaskStatus,
 )
+from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository.changes import (
     Change,
     cancel_change,
@@ -79,7 +80,7 @@ def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], b
     return matches
 
 
-class MemoryTaskRepository:
+class MemoryTaskRepository(Initializable):
     """Tasks in this process only: every task is lost when it stops (logged at initialize()).
 
     ``retention_s``: finished tasks are removed ``retention_s`` after they finished, judged by
@@ -99,13 +100,6 @@ class MemoryTaskRepository:
         self._tasks = TaskTable()  # finished tasks packed small (most of the memory)
         self._by_key: dict[str, str] = {}  # idempotency key -> task id
         self._indexes = MemoryIndexes()
-
-    async def __aenter__(self) -> Self:
-        await self.initialize()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ import builtins
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from pymongo import ReturnDocument, WriteConcern
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
@@ -48,6 +48,7 @@ from cam_tasks.domain import (
     TaskStatus,
     utc,
 )
+from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository import driver
 from cam_tasks.repository.changes import (
     cancel_change,
@@ -95,7 +96,7 @@ def _sources(action: Action) -> Any:
     return one_of(status.value for status in TRANSITIONS[action].sources)
 
 
-class MongoTaskRepository:
+class MongoTaskRepository(Initializable):
     """Tasks in one MongoDB collection (default ``tasks``).
 
     ``retention_s``: finished tasks get ``expire_at = completed_at + retention_s`` and the TTL
@@ -120,13 +121,6 @@ class MongoTaskRepository:
         self._collection: Any = database[collection_name]
         self._retention_s = retention_s
         self._server_percentile = server_percentile
-
-    async def __aenter__(self) -> Self:
-        await self.initialize()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from pymongo import ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from cam_tasks.domain import Schedule, ScheduleExistsError, ScheduleNotFoundError, utc
+from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository import driver
 from cam_tasks.repository.changes import to_millis
 from cam_tasks.repository.schedule_indexes import create_schedule_indexes
@@ -38,7 +39,7 @@ def _type_filter(types: Collection[str] | None) -> dict[str, Any]:
     return {} if types is None else {"type": {"$in": sorted(types)}}
 
 
-class MongoScheduleRepository:
+class MongoScheduleRepository(Initializable):
     """Schedules in one MongoDB collection (default ``schedules``), on a PyMongo async, Motor or
     mongomock-motor database. Every driver call runs inside
     :func:`~cam_tasks.repository.driver.unavailable_as_domain_error`."""
@@ -47,13 +48,6 @@ class MongoScheduleRepository:
         self._database = database
         self._collection_name = collection_name
         self._collection: Any = database[collection_name]
-
-    async def __aenter__(self) -> Self:
-        await self.initialize()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def initialize(self) -> None:
         """Create the indexes (idempotent); on a replica set (or mongos) write with

@@ -24,7 +24,7 @@ import builtins
 import copy
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 from cam_tasks.domain import (
     Schedule,
@@ -32,6 +32,7 @@ from cam_tasks.domain import (
     ScheduleNotFoundError,
     utc,
 )
+from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository.changes import to_millis
 
 __all__ = [
@@ -187,7 +188,7 @@ def check_types(types: Collection[str] | None) -> None:
         raise TypeError(f"expected a collection of task types, got the string {types!r}")
 
 
-class MemoryScheduleRepository:
+class MemoryScheduleRepository(Initializable):
     """Schedules in a dict of this process; nothing survives it. Queries scan every schedule
     (O(n)): schedules are few, unlike tasks.
 
@@ -197,13 +198,6 @@ class MemoryScheduleRepository:
 
     def __init__(self) -> None:
         self._schedules: dict[str, Schedule] = {}
-
-    async def __aenter__(self) -> Self:
-        await self.initialize()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def initialize(self) -> None:
         """Nothing to create."""
