@@ -102,6 +102,13 @@ class QueueSettings(_Section):
     shutdown_timeout_s: float = Field(
         30.0, ge=0, description="Grace period for running tasks on stop; then they are handed back."
     )
+    fair_claim_every: int = Field(
+        10,
+        ge=0,
+        description="Every Nth claim of this process takes the oldest due task whatever its "
+        "priority, so a due task is among the next N x (due tasks older than it + 1) claims "
+        "(docs/scheduling.md). 0: strict priority (lower priorities can starve under load).",
+    )
 
     @model_validator(mode="after")
     def _lease_outlives_heartbeats(self) -> QueueSettings:

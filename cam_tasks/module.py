@@ -199,6 +199,7 @@ class CamTasks(Startable):
             rescue_interval_s=queue.rescue_interval_s,
             poll_interval_s=queue.poll_interval_s,
             shutdown_timeout_s=queue.shutdown_timeout_s,
+            fair_claim_every=queue.fair_claim_every,
             retry_policy=RetryPolicy(
                 base_s=retry.backoff_base_s, max_s=retry.backoff_max_s, jitter=retry.jitter
             ),

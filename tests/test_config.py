@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import cam_tasks
 from cam_tasks.config import Settings, load_settings
 from cam_tasks.domain import ConfigurationError
 
@@ -50,6 +51,17 @@ def test_unknown_keys_and_bad_values_name_the_file_and_the_key(tmp_path: Path) -
 def test_a_lease_shorter_than_two_heartbeats_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="lease_s"):
         load_settings(queue={"lease_s": 5, "heartbeat_interval_s": 5})
+
+
+def test_fair_claim_every_defaults_to_10_refuses_negatives_and_reaches_the_dispatcher() -> None:
+    assert Settings().queue.fair_claim_every == 10
+    with pytest.raises(ConfigurationError, match=r"queue\.fair_claim_every"):
+        load_settings(queue={"fair_claim_every": -1})
+    for every in (0, 3):
+        runtime = cam_tasks.CamTasks(
+            load_settings(queue={"fair_claim_every": every}), load_plugins=False
+        )
+        assert runtime.dispatcher.fair_claim_every == every
 
 
 def test_a_missing_or_malformed_file_is_a_configuration_error(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ One dispatcher runs per process. It owns four kinds of coroutine:
 - the **feeder** claims due pending tasks (one atomic claim each) while this process holds fewer
   than ``worker_count + buffer_size`` of them, and otherwise sleeps until woken (a local submit,
   a finished task) or until the next due time, at most ``poll_interval_s`` (tasks submitted by
-  other instances are found that way);
+  other instances are found that way). Claims take the highest priority first, except every
+  ``fair_claim_every``-th, which takes the oldest due task whatever its priority: that bounds
+  how long any due task can wait (docs/scheduling.md, "Starvation");
 - **workers** take claimed tasks from the queue and run them through :class:`TaskRunner`;
 - the **lease keeper** renews the lease of every held task every ``heartbeat_interval_s`` and
   writes progress at most every ``progress_interval_s`` (one fenced update does both); it also
@@ -45,7 +47,7 @@ from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
-from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
 
 __all__ = ["Dispatcher", "DispatcherObserver", "DispatcherStats", "new_owner_id"]
 
@@ -104,6 +106,10 @@ class Dispatcher(Startable):
     once, lets running tasks finish for ``shutdown_timeout_s``, then cancels the rest and hands
     them back as pending without spending their attempt.
 
+    ``fair_claim_every`` (N): every N-th task this dispatcher claims is the oldest due one
+    (``order="age"``) rather than the highest-priority one, which bounds every due task's wait
+    (docs/scheduling.md); 0 claims by strict priority. ConfigurationError when negative.
+
     Implements the service layer's ``TaskNotifier`` (``task_submitted``, ``cancel_requested``).
     """
 
@@ -121,6 +127,7 @@ class Dispatcher(Startable):
         rescue_interval_s: float = 10.0,
         poll_interval_s: float = 1.0,
         shutdown_timeout_s: float = 30.0,
+        fair_claim_every: int = 10,
         retry_policy: RetryPolicy | None = None,
         owner: str | None = None,
         rng: random.Random | None = None,
@@ -134,6 +141,8 @@ class Dispatcher(Startable):
             raise ConfigurationError("intervals must be > 0")
         if shutdown_timeout_s < 0:
             raise ConfigurationError("shutdown_timeout_s must be >= 0")
+        if fair_claim_every < 0:
+            raise ConfigurationError("fair_claim_every must be >= 0 (0 disables it)")
         self._repository = repository
         self._registry = registry
         self._clock = clock or SystemClock()
@@ -145,6 +154,7 @@ class Dispatcher(Startable):
         self.rescue_interval_s = rescue_interval_s
         self.poll_interval_s = poll_interval_s
         self.shutdown_timeout_s = shutdown_timeout_s
+        self.fair_claim_every = fair_claim_every
         self.owner = owner or new_owner_id()
         self._runner = TaskRunner(
             repository,
@@ -162,6 +172,7 @@ class Dispatcher(Startable):
             maxsize=worker_count + buffer_size
         )
         self._wake = asyncio.Event()
+        self._claims = 0  # tasks claimed so far: every fair_claim_every-th claim is by age
         self._busy = 0
         self._started = False
         self._stopping = False
@@ -281,7 +292,11 @@ class Dispatcher(Startable):
             try:
                 started = time.perf_counter()
                 task = await self._repository.claim(
-                    types=self._types, owner=self.owner, now=self._clock.now(), lease_s=self.lease_s
+                    types=self._types,
+                    owner=self.owner,
+                    now=self._clock.now(),
+                    lease_s=self.lease_s,
+                    order=self._next_order(),
                 )
                 duration_s = time.perf_counter() - started
                 self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
@@ -296,7 +311,18 @@ class Dispatcher(Startable):
                 logger.exception("claim failed")
                 await self._sleep(self.poll_interval_s)
                 continue
+            self._claims += 1
             self._hold(task)
+
+    def _next_order(self) -> ClaimOrder:
+        """``age`` for claims number N, 2N, 3N… of this dispatcher (N = ``fair_claim_every``).
+
+        Only claims that took a task count: a claim that finds nothing due, in either order,
+        leaves the turn where it was. So among any N consecutive claims one is by age, and a
+        due task with k tasks older than it is claimed within N * (k + 1) claims.
+        """
+        every = self.fair_claim_every
+        return "age" if every and (self._claims + 1) % every == 0 else "priority"
 
     def _hold(self, task: Task) -> None:
         assert task.lease_until is not None

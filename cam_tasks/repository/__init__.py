@@ -12,7 +12,7 @@ from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
 from cam_tasks.repository.mongo_schedules import MongoScheduleRepository
 from cam_tasks.repository.observed import ObservedTaskRepository, TaskChange, TaskListener
-from cam_tasks.repository.protocol import AssetInventory, TaskRepository
+from cam_tasks.repository.protocol import AssetInventory, ClaimOrder, TaskRepository
 from cam_tasks.repository.schedule_indexes import SCHEDULE_INDEXES, create_schedule_indexes
 from cam_tasks.repository.schedules import MemoryScheduleRepository, ScheduleRepository
 
@@ -22,6 +22,7 @@ __all__ = [
     "SCHEMES",
     "TASK_INDEXES",
     "AssetInventory",
+    "ClaimOrder",
     "MemoryAssetInventory",
     "MemoryScheduleRepository",
     "MemoryTaskRepository",

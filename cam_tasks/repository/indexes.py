@@ -7,7 +7,11 @@ follow the ESR rule: Equality fields first, then the Sort fields, then Range fie
   ``priority`` desc, ``run_at``, ``created_at``, ``_id`` (sort); the ``run_at <= now`` range
   rides on the sort key, so each (type, priority) run is scanned in order only up to ``now``.
   With several types the server merges the per-type runs (SORT_MERGE): no blocking sort.
-- ``next_run``: ``status`` =, ``type`` ``$in``, sorted by ``run_at`` (limit 1).
+- ``claim_age``: ``status`` =, ``type`` = / ``$in``, then the age order ``run_at``,
+  ``created_at``, ``_id``: the fair claim (``order="age"``: the oldest due task whatever its
+  priority) reads its first entry. Its ``(status, type, run_at)`` prefix also serves
+  ``next_run_at`` (sorted by ``run_at``, limit 1), so it replaced the ``next_run`` index of
+  earlier versions; a database created by one keeps that index unused until it is dropped.
 - ``rescue``: ``status`` = running, ``lease_until < now``, sorted by ``lease_until``.
 - ``list_*``: the list filters that have one (all, status, type, type+status, created_by,
   project_id) followed by ``created_at``, ``_id``, walked backwards for newest first; ``count``
@@ -52,7 +56,14 @@ TASK_INDEXES: tuple[IndexModel, ...] = (
         name="claim",
     ),
     IndexModel(
-        [("status", ASCENDING), ("type", ASCENDING), ("run_at", ASCENDING)], name="next_run"
+        [
+            ("status", ASCENDING),
+            ("type", ASCENDING),
+            ("run_at", ASCENDING),
+            ("created_at", ASCENDING),
+            ("_id", ASCENDING),
+        ],
+        name="claim_age",
     ),
     IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="rescue"),
     IndexModel(_NEWEST_FIRST, name="list_all"),

@@ -52,6 +52,7 @@ from cam_tasks.repository.documents import (
 )
 from cam_tasks.repository.memory_indexes import MemoryIndexes
 from cam_tasks.repository.memory_table import TaskTable
+from cam_tasks.repository.protocol import ClaimOrder
 from cam_tasks.repository.stats import TaskStats, stats_of_tasks
 
 __all__ = ["MemoryTaskRepository"]
@@ -236,10 +237,16 @@ class MemoryTaskRepository(Initializable):
     # -- the worker side ----------------------------------------------------------------------
 
     async def claim(
-        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder = "priority",
     ) -> Task | None:
         self._prune()
-        task_id = self._indexes.best_due(types, to_millis(now))
+        task_id = self._indexes.best_due(types, to_millis(now), order)
         if task_id is None:
             return None
         change = claim_change(owner=owner, now=now, lease_s=lease_s)

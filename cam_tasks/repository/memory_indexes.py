@@ -6,7 +6,9 @@ Built on ``sortedcontainers`` (keys are tuples of UTC datetimes, ints and ids):
   best due task of a type costs O(log n) per distinct priority level: the head of each priority
   run has the earliest ``run_at`` of that run, so when it is not due, the whole run is skipped
   with one bisect (what MongoDB does with the ``claim`` index).
-  ``next_run_at`` reads the same heads: the earliest of them is the type's next run.
+- ``aged[type]``: the same pending tasks in age order ``(run_at, created_at, id)``: its head is
+  both the oldest task (the ``"age"`` claim, when it is due) and the type's next run
+  (``claim_age`` in MongoDB).
 - ``leases``: running tasks by ``(lease_until, id)``: a sweep reads only the expired prefix.
 - ``(created_at, id)`` lists of all tasks, per status, per type and per (type, status): list
   pages newest first by position, without looking at other tasks.
@@ -26,6 +28,7 @@ from datetime import datetime
 from sortedcontainers import SortedList
 
 from cam_tasks.domain import TRANSITIONS, Action, Task, TaskFilter, TaskStatus
+from cam_tasks.repository.protocol import ClaimOrder
 
 __all__ = ["MemoryIndexes"]
 
@@ -33,11 +36,16 @@ _CLAIMABLE = TRANSITIONS[Action.CLAIM].sources
 _RESCUABLE = TRANSITIONS[Action.RESCUE].sources | TRANSITIONS[Action.RESCUE_EXHAUSTED].sources
 
 _ClaimKey = tuple[int, datetime, datetime, str]  # (-priority, run_at, created_at, id)
+_AgeKey = tuple[datetime, datetime, str]  # (run_at, created_at, id)
 _ListKey = tuple[datetime, str]  # (created_at, id)
 
 
 def _claim_key(task: Task) -> _ClaimKey:
     return (-task.priority, task.run_at, task.created_at, task.id)
+
+
+def _age_key(task: Task) -> _AgeKey:
+    return (task.run_at, task.created_at, task.id)
 
 
 def _first_due(ready: SortedList, now: datetime) -> _ClaimKey | None:
@@ -52,18 +60,6 @@ def _first_due(ready: SortedList, now: datetime) -> _ClaimKey | None:
     return None
 
 
-def _earliest(ready: SortedList) -> datetime:
-    """The earliest run_at in a non-empty ``ready``: the earliest head of its priority runs
-    (one probe per priority level, as in :func:`_first_due`)."""
-    earliest: datetime = ready[0][1]
-    index, size = 0, len(ready)
-    while index < size:
-        key: _ClaimKey = ready[index]
-        earliest = min(earliest, key[1])
-        index = ready.bisect_left((key[0] + 1,))
-    return earliest
-
-
 def _check_types(types: Collection[str]) -> None:
     if isinstance(types, str):  # a bare string would read as a set of its characters
         raise TypeError(f"expected a collection of task types, got the string {types!r}")
@@ -74,6 +70,7 @@ class MemoryIndexes:
 
     def __init__(self) -> None:
         self._ready: defaultdict[str, SortedList] = defaultdict(SortedList)
+        self._aged: defaultdict[str, SortedList] = defaultdict(SortedList)
         self._leases = SortedList()
         self._all = SortedList()
         self._by_type: defaultdict[str, SortedList] = defaultdict(SortedList)
@@ -92,6 +89,7 @@ class MemoryIndexes:
         self._by_type_status[(task.type, task.status)].add(key)
         if task.status in _CLAIMABLE:
             self._ready[task.type].add(_claim_key(task))
+            self._aged[task.type].add(_age_key(task))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.add((task.lease_until, task.id))
 
@@ -101,6 +99,7 @@ class MemoryIndexes:
         self._by_type_status[(task.type, task.status)].discard(key)
         if task.status in _CLAIMABLE:
             self._ready[task.type].discard(_claim_key(task))
+            self._aged[task.type].discard(_age_key(task))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.discard((task.lease_until, task.id))
 
@@ -141,9 +140,16 @@ class MemoryIndexes:
             return task_id
         return None
 
-    def best_due(self, types: Collection[str], now: datetime) -> str | None:
-        """The id of the task ``claim`` takes: the best due head among ``types``."""
+    def best_due(
+        self, types: Collection[str], now: datetime, order: ClaimOrder = "priority"
+    ) -> str | None:
+        """The id of the task ``claim`` takes in ``order``: the best due head among ``types``."""
         _check_types(types)
+        if order == "age":
+            oldest = min(self._aged_heads(types), default=None)
+            return None if oldest is None or oldest[0] > now else oldest[2]
+        if order != "priority":
+            raise ValueError(f"unknown claim order {order!r}")
         best: _ClaimKey | None = None
         for task_type in types:
             ready = self._ready.get(task_type)
@@ -154,8 +160,15 @@ class MemoryIndexes:
 
     def next_run_at(self, types: Collection[str]) -> datetime | None:
         _check_types(types)
-        heads = [_earliest(ready) for ready in (self._ready.get(t) for t in types) if ready]
-        return min(heads, default=None)
+        oldest = min(self._aged_heads(types), default=None)
+        return None if oldest is None else oldest[0]
+
+    def _aged_heads(self, types: Collection[str]) -> Iterator[_AgeKey]:
+        """The oldest pending task of each of ``types`` that has one."""
+        for task_type in types:
+            aged = self._aged.get(task_type)
+            if aged:
+                yield aged[0]
 
     def expired_leases(self, now: datetime, limit: int) -> list[str]:
         """Ids of running tasks whose ``lease_until < now``, oldest lease first."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument, WriteConcern
@@ -68,6 +68,7 @@ from cam_tasks.repository.documents import (
     task_to_document,
 )
 from cam_tasks.repository.indexes import create_task_indexes
+from cam_tasks.repository.protocol import ClaimOrder
 from cam_tasks.repository.stats import (
     PERCENTILES,
     DurationStats,
@@ -81,7 +82,12 @@ __all__ = ["MongoTaskRepository"]
 
 logger = logging.getLogger(__name__)
 
-_CLAIM_ORDER = [("priority", -1), ("run_at", 1), ("created_at", 1), ("_id", 1)]
+_AGE_ORDER = [("run_at", 1), ("created_at", 1), ("_id", 1)]
+_CLAIM_ORDERS: dict[str, list[tuple[str, int]]] = {
+    "priority": [("priority", -1), *_AGE_ORDER],  # served by the `claim` index
+    "age": _AGE_ORDER,  # served by the `claim_age` index
+}
+_ONE_MS = timedelta(milliseconds=1)
 _NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
 _RUNNING = frozenset({TaskStatus.RUNNING})
 # A completed task's duration in milliseconds (BSON dates subtract to milliseconds).
@@ -356,19 +362,31 @@ class MongoTaskRepository(Initializable):
     # -- the worker side ----------------------------------------------------------------------
 
     async def claim(
-        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder = "priority",
     ) -> Task | None:
+        sort = _CLAIM_ORDERS.get(order)
+        if sort is None:
+            raise ValueError(f"unknown claim order {order!r}")
         if not types:
             return None
         query = {
             "status": _sources(Action.CLAIM),
             "type": one_of(types),
-            "run_at": {"$lte": to_millis(now)},
+            # Due: run_at <= now, written `< now + 1 ms` (the same: BSON dates are whole
+            # milliseconds) because SecantusDB 0.7 loses the documents exactly at a `$lte`
+            # bound when it scans `claim_age` for one type (more keys follow `run_at` there).
+            "run_at": {"$lt": to_millis(now) + _ONE_MS},
         }
         update = encode_change(claim_change(owner=owner, now=now, lease_s=lease_s))
         async with driver.unavailable_as_domain_error():
             document = await self._collection.find_one_and_update(
-                query, update, sort=_CLAIM_ORDER, return_document=ReturnDocument.AFTER
+                query, update, sort=sort, return_document=ReturnDocument.AFTER
             )
         return None if document is None else task_from_document(document)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from cam_tasks.domain import Lease, Progress, Task, TaskError, TaskFilter, TaskPage, TaskStatus
-from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
 from cam_tasks.repository.stats import TaskStats
 
 __all__ = ["ObservedTaskRepository", "TaskChange", "TaskListener"]
@@ -121,9 +121,17 @@ class ObservedTaskRepository:
         return stored
 
     async def claim(
-        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder = "priority",
     ) -> Task | None:
-        task = await self.inner.claim(types=types, owner=owner, now=now, lease_s=lease_s)
+        task = await self.inner.claim(
+            types=types, owner=owner, now=now, lease_s=lease_s, order=order
+        )
         return None if task is None else self._emit_task("claim", task)
 
     async def heartbeat(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from cam_tasks.domain import (
     Asset,
@@ -32,7 +32,11 @@ from cam_tasks.domain import (
 )
 from cam_tasks.repository.stats import TaskStats
 
-__all__ = ["AssetInventory", "TaskRepository"]
+__all__ = ["AssetInventory", "ClaimOrder", "TaskRepository"]
+
+#: Which due task a claim takes: ``priority`` (the normal order) or ``age`` (the oldest, whatever
+#: its priority; the dispatcher's periodic fair claim, see docs/scheduling.md).
+ClaimOrder = Literal["priority", "age"]
 
 
 class TaskRepository(Protocol):
@@ -100,12 +104,20 @@ class TaskRepository(Protocol):
     # -- the worker side ----------------------------------------------------------------------
 
     async def claim(
-        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder = "priority",
     ) -> Task | None:
         """Atomically take the best due pending task of one of ``types``, or None.
 
-        Due: ``run_at <= now``. Best: highest ``priority``, then earliest ``run_at``, then
-        earliest ``created_at``, then id. The task becomes running with ``owner``,
+        Due: ``run_at <= now``. Best, by ``order``: ``"priority"``: highest ``priority``, then
+        earliest ``run_at``, then earliest ``created_at``, then id; ``"age"``: earliest
+        ``run_at``, then earliest ``created_at``, then id, whatever the priority (the oldest
+        due task). ValueError for another ``order``. The task becomes running with ``owner``,
         ``lease_until = now + lease_s``, ``started_at = now``, ``attempts + 1``,
         ``cancel_requested = False`` and its progress reset for the new attempt
         (progress 0, message "", step/total_steps None). Never returns one task to two callers.

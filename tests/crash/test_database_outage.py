@@ -30,7 +30,7 @@ from cam_tasks.config import load_settings
 from cam_tasks.domain import Lease, Progress, RetryPolicy, SystemClock, Task, TaskStatus, new_task
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue import Dispatcher
-from cam_tasks.repository import MemoryTaskRepository
+from cam_tasks.repository import ClaimOrder, MemoryTaskRepository
 from tests.crash.conftest import (
     Spawn,
     executions,
@@ -79,10 +79,16 @@ class BlackHoledRepository(MemoryTaskRepository):
         return await super().complete(lease, now=now, result=result, progress=progress)
 
     async def claim(
-        self, *, types: Collection[str], owner: str, now: datetime, lease_s: float
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder = "priority",
     ) -> Task | None:
         await self._maybe_hang()
-        return await super().claim(types=types, owner=owner, now=now, lease_s=lease_s)
+        return await super().claim(types=types, owner=owner, now=now, lease_s=lease_s, order=order)
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         await self._maybe_hang()

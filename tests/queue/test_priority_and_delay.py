@@ -1,8 +1,11 @@
 """Which due task runs first, and when a delayed task runs.
 
-Priorities: with one worker, tasks run strictly by priority (urgent > high > normal > low); at
-equal priority by ``run_at``, then in submission order. Delays: a task never starts before its
-``run_at``, and the dispatcher wakes for it on time without polling for it.
+Priorities: with one worker, tasks run by priority (urgent > high > normal > low); at equal
+priority by ``run_at``, then in submission order. Fairness: every ``fair_claim_every``-th claim
+takes the oldest due task instead, so under an endless stream of urgent work a low task with k
+older tasks ahead of it still runs within N * (k + 1) claims; with 0, strict priority starves it.
+Delays: a task never starts before its ``run_at``, and the dispatcher wakes for it on time
+without polling for it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from cam_tasks.domain import Clock, ManualClock, SystemClock, Task, TaskStatus
+from cam_tasks.domain import (
+    Clock,
+    ConfigurationError,
+    ManualClock,
+    SystemClock,
+    Task,
+    TaskStatus,
+)
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue import Dispatcher
 from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository, TaskRepository
@@ -107,6 +117,85 @@ async def test_one_worker_runs_by_priority_then_run_at_then_submission_order(
         "normal-late",
         "low",
     ]
+
+
+class UrgentStream(OrderRecorder):
+    """Records start order like :class:`OrderRecorder`; each ``urgent`` task submits the next
+    one before it ends (``budget`` times), so a due urgent task is always waiting to be claimed
+    until the budget is spent."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.budget = budget
+        self.service: TaskService | None = None
+
+    async def execute(self, params: LabelParams, ctx: TaskContext) -> Any:
+        label = await super().execute(params, ctx)
+        if label == "urgent" and self.budget > 0:
+            assert self.service is not None
+            self.budget -= 1
+            await self.service.submit("labelled", {"label": "urgent"}, priority="urgent")
+        return label
+
+
+async def start_stream(
+    repository: TaskRepository, *, fair_claim_every: int, older: int, urgent: int, budget: int
+) -> tuple[UrgentStream, Dispatcher, Task]:
+    """``older`` normal tasks, then the low task, then ``urgent`` urgent ones that keep
+    replacing themselves; returns the low task and a single-worker dispatcher (not started)."""
+    clock = SystemClock()
+    stream = UrgentStream(budget)
+    dispatcher = single_worker(repository, stream, clock, fair_claim_every=fair_claim_every)
+    stream.service = TaskService(
+        repository, ExecutorRegistry([stream]), clock=clock, notifier=dispatcher
+    )
+    for i in range(older):
+        await stream.service.submit("labelled", {"label": f"older-{i}"}, priority="normal")
+    low = await stream.service.submit("labelled", {"label": "low"}, priority="low")
+    for _ in range(urgent):
+        await stream.service.submit("labelled", {"label": "urgent"}, priority="urgent")
+    return stream, dispatcher, low
+
+
+@pytest.mark.parametrize(("every", "older"), [(1, 0), (4, 0), (4, 2), (10, 1)])
+async def test_under_an_endless_urgent_stream_a_low_task_runs_within_the_bound(
+    repository: TaskRepository, every: int, older: int
+) -> None:
+    bound = every * (older + 1)  # N * (k + 1) claims: docs/scheduling.md
+    stream, dispatcher, low = await start_stream(
+        repository, fair_claim_every=every, older=older, urgent=2, budget=bound + 5
+    )
+    async with dispatcher:
+        await completed(repository, low)
+    claims = stream.order.index("low") + 1
+    assert claims <= bound
+    # Precisely: claims N, 2N, … took the oldest due task; every other claim took an urgent one
+    # (two were always waiting: the budget outlasts the bound).
+    expected = ["urgent"] * bound
+    for i in range(older):
+        expected[every * (i + 1) - 1] = f"older-{i}"
+    expected[bound - 1] = "low"
+    assert stream.order[:bound] == expected
+
+
+async def test_with_fair_claims_off_priority_is_strict_and_the_low_task_waits(
+    repository: TaskRepository,
+) -> None:
+    budget = 40  # the low task's wait grows with the stream: it is bounded by nothing else
+    stream, dispatcher, low = await start_stream(
+        repository, fair_claim_every=0, older=1, urgent=2, budget=budget
+    )
+    async with dispatcher:
+        await completed(repository, low)
+    # Every urgent task (the 2 first and their 40 replacements), then the normal, then low.
+    assert stream.order == ["urgent"] * (2 + budget) + ["older-0", "low"]
+
+
+def test_fair_claim_every_must_not_be_negative() -> None:
+    recorder = OrderRecorder()
+    with pytest.raises(ConfigurationError, match="fair_claim_every"):
+        single_worker(MemoryTaskRepository(), recorder, SystemClock(), fair_claim_every=-1)
+    assert single_worker(MemoryTaskRepository(), recorder, SystemClock()).fair_claim_every == 10
 
 
 async def test_a_delayed_task_starts_at_its_run_at_not_before_and_within_a_second() -> None:

@@ -54,7 +54,7 @@ from cam_tasks.domain import (
     TaskStatus,
     new_task,
 )
-from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository
+from cam_tasks.repository import ClaimOrder, MemoryTaskRepository, MongoTaskRepository
 from tests.repository.test_task_repository_contract import T0
 
 T = TypeVar("T")
@@ -190,8 +190,12 @@ class TaskStoreMachine(RuleBasedStateMachine):
         self.settle((), {task.id}, insert=True)
         return task.id
 
-    @rule(target=leases, owner=st.sampled_from(OWNERS))
-    def claim(self, owner: str) -> Any:
+    @rule(
+        target=leases,
+        owner=st.sampled_from(OWNERS),
+        order=st.sampled_from(["priority", "age"]),
+    )
+    def claim(self, owner: str, order: ClaimOrder) -> Any:
         now = self.clock.now()
         due = sorted(
             (
@@ -199,9 +203,16 @@ class TaskStoreMachine(RuleBasedStateMachine):
                 for t in self.snapshot.values()
                 if t.status is TaskStatus.PENDING and t.run_at <= now
             ),
-            key=lambda t: (-t.priority, t.run_at, t.created_at, t.id),
+            key=lambda t: (
+                (-t.priority if order == "priority" else 0),
+                t.run_at,
+                t.created_at,
+                t.id,
+            ),
         )
-        claimed = self.run(self.repo.claim(types=[TYPE], owner=owner, now=now, lease_s=LEASE_S))
+        claimed = self.run(
+            self.repo.claim(types=[TYPE], owner=owner, now=now, lease_s=LEASE_S, order=order)
+        )
         if claimed is None:
             assert not due
             self.settle((), ())

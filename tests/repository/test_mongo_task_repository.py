@@ -206,6 +206,10 @@ async def test_every_query_shape_is_served_by_an_index(wire_db: Any) -> None:
             {"status": "pending", "type": {"$in": ["t0", "t1"]}, "run_at": {"$lte": T0}},
             [("priority", -1), ("run_at", 1), ("created_at", 1), ("_id", 1)],
         ),
+        (
+            {"status": "pending", "type": {"$in": ["t0", "t1"]}, "run_at": {"$lt": T0}},
+            [("run_at", 1), ("created_at", 1), ("_id", 1)],
+        ),
         ({"status": "pending", "type": {"$in": ["t0", "t1"]}}, [("run_at", 1)]),
         ({"status": "running", "lease_until": {"$lt": T0}}, [("lease_until", 1)]),
         ({}, newest),

@@ -285,6 +285,96 @@ async def test_concurrent_claims_never_return_the_same_task(repo: Repo) -> None:
         assert (await repo.get(task.id)).owner == task.owner
 
 
+async def test_an_age_claim_takes_the_oldest_due_task_whatever_its_priority(repo: Repo) -> None:
+    await repo.insert(make("urgent-late", priority=3, run_at=5))
+    await repo.insert(make("low-early", priority=0, run_at=1))
+    await repo.insert(make("b", priority=2, run_at=2, created=1))
+    await repo.insert(make("a", priority=1, run_at=2, created=1))
+    await repo.insert(make("old", priority=0, run_at=2, created=0))
+    await repo.insert(make("urgent-future", priority=3, run_at=11))
+    await repo.insert(make("elsewhere", task_type="other", priority=0, run_at=0))
+    order = []
+    while (
+        task := await repo.claim(types=["sync"], owner="w", now=at(10), lease_s=30, order="age")
+    ) is not None:
+        assert task.status is TaskStatus.RUNNING
+        order.append(task.id)
+    # By run_at, then created_at, then id; not the one not due yet, nor another type's.
+    assert order == ["low-early", "old", "a", "b", "urgent-late"]
+    got = await repo.claim(types=["sync"], owner="w", now=at(11), lease_s=30, order="age")
+    assert got is not None
+    assert got.id == "urgent-future"
+
+
+async def test_an_age_claim_over_several_types_takes_the_oldest_of_them(repo: Repo) -> None:
+    await repo.insert(make("sync-new", task_type="sync", priority=3, run_at=3))
+    await repo.insert(make("discover-old", task_type="discover", priority=0, run_at=1))
+    await repo.insert(make("other-older", task_type="other", priority=0, run_at=0))
+    got = await repo.claim(
+        types={"sync", "discover"}, owner="w", now=at(5), lease_s=30, order="age"
+    )
+    assert got is not None
+    assert got.id == "discover-old"
+    assert await repo.claim(types=[], owner="w", now=at(5), lease_s=30, order="age") is None
+
+
+async def test_age_and_priority_claims_share_one_queue(repo: Repo) -> None:
+    """Each order skips what the other took, and a task back in pending is ordered by its new
+    run_at in both."""
+    await repo.insert(make("low", priority=0, run_at=0))
+    await repo.insert(make("normal", priority=1, run_at=1))
+    await repo.insert(make("urgent", priority=3, run_at=2))
+    first = await repo.claim(types=["sync"], owner="w", now=at(3), lease_s=30, order="age")
+    assert first is not None
+    assert first.id == "low"
+    # Back to pending, due at 6: now the newest in age order, still the lowest priority.
+    await repo.retry_later(first.lease, now=at(4), run_at=at(6), error=BOOM)
+    by_priority = await repo.claim(types=["sync"], owner="w", now=at(7), lease_s=30)
+    assert by_priority is not None
+    assert by_priority.id == "urgent"
+    by_age = await repo.claim(types=["sync"], owner="w", now=at(7), lease_s=30, order="age")
+    assert by_age is not None
+    assert by_age.id == "normal"
+    assert await repo.claim(types=["sync"], owner="w", now=at(5), lease_s=30, order="age") is None
+    last = await repo.claim(types=["sync"], owner="w", now=at(7), lease_s=30, order="age")
+    assert last is not None
+    assert (last.id, last.attempts) == ("low", 2)
+    assert await repo.claim(types=["sync"], owner="w", now=at(7), lease_s=30) is None
+    assert await repo.next_run_at(types=["sync"]) is None
+
+
+async def test_concurrent_claims_in_both_orders_never_return_the_same_task(repo: Repo) -> None:
+    for i in range(10):
+        await repo.insert(make(f"t{i}", priority=i % 4, run_at=i))
+    claims = await asyncio.gather(
+        *(
+            repo.claim(
+                types=["sync"],
+                owner=f"w{i}",
+                now=at(10),
+                lease_s=30,
+                order="age" if i % 2 else "priority",
+            )
+            for i in range(20)
+        )
+    )
+    won = [task for task in claims if task is not None]
+    assert len({task.id for task in won}) == len(won) == 10
+
+
+async def test_an_unknown_claim_order_is_refused(repo: Repo) -> None:
+    task = await repo.insert(make())
+    with pytest.raises(ValueError, match="order"):
+        await repo.claim(
+            types=["sync"],
+            owner="w",
+            now=at(1),
+            lease_s=30,
+            order="newest",  # type: ignore[arg-type]
+        )
+    assert (await repo.get(task.id)).status is TaskStatus.PENDING
+
+
 async def test_next_run_at_is_the_earliest_pending_run_at_of_the_types(repo: Repo) -> None:
     assert await repo.next_run_at(types=["sync"]) is None
     await repo.insert(make(run_at=30, priority=3))
