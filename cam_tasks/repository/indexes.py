@@ -27,6 +27,7 @@ Reads by ``_id`` (get, fenced writes, operator actions, delete) use the built-in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -35,7 +36,7 @@ from pymongo.errors import OperationFailure
 from cam_tasks.domain import ConfigurationError
 from cam_tasks.repository.driver import unavailable_as_domain_error
 
-__all__ = ["TASK_INDEXES", "create_task_indexes"]
+__all__ = ["TASK_INDEXES", "create_indexes", "create_task_indexes"]
 
 # Declared ascending although lists read newest first: a server walks an index backwards for
 # the exact reverse of its key order, so this serves `created_at desc, _id desc` all the same.
@@ -85,15 +86,15 @@ TASK_INDEXES: tuple[IndexModel, ...] = (
 )
 
 
-async def create_task_indexes(collection: Any) -> list[str]:
-    """Create every index of :data:`TASK_INDEXES` on ``collection``; return their names.
+async def create_indexes(collection: Any, models: Sequence[IndexModel]) -> list[str]:
+    """Create every index of ``models`` on ``collection``; return their names.
 
     Idempotent: an index that already exists with the same definition is left alone. An index
     that exists under the same name with another definition raises ConfigurationError (it needs
     a migration: drop it, then start again). Unreachable database: DatabaseUnavailableError.
     """
     names: list[str] = []
-    for model in TASK_INDEXES:
+    for model in models:
         # One create_index per model rather than create_indexes: mongomock's create_indexes
         # silently drops partialFilterExpression, which would make every null key collide.
         options = dict(model.document)
@@ -108,3 +109,8 @@ async def create_task_indexes(collection: Any) -> list[str]:
                 f"definition (drop it to migrate): {reason}"
             ) from exc
     return names
+
+
+async def create_task_indexes(collection: Any) -> list[str]:
+    """Create :data:`TASK_INDEXES` on the tasks collection (see :func:`create_indexes`)."""
+    return await create_indexes(collection, TASK_INDEXES)

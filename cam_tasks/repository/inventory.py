@@ -26,10 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne, UpdateMany
-from pymongo.errors import OperationFailure
 
-from cam_tasks.domain import Asset, AssetScope, ConfigurationError
+from cam_tasks.domain import Asset, AssetScope
 from cam_tasks.repository.driver import unavailable_as_domain_error
+from cam_tasks.repository.indexes import create_indexes
 
 __all__ = ["INVENTORY_INDEXES", "MemoryAssetInventory", "MongoAssetInventory"]
 
@@ -158,13 +158,7 @@ class MongoAssetInventory:
         """Create :data:`INVENTORY_INDEXES`. Idempotent: identical existing indexes are kept;
         one that exists under the same name with another definition raises ConfigurationError
         (it needs a migration). DatabaseUnavailableError when the server cannot be reached."""
-        try:
-            async with unavailable_as_domain_error():
-                await self._collection.create_indexes(list(INVENTORY_INDEXES))
-        except OperationFailure as exc:
-            raise ConfigurationError(
-                f"indexes of {self._collection.name!r} conflict with existing ones: {exc}"
-            ) from exc
+        await create_indexes(self._collection, INVENTORY_INDEXES)
 
     async def fingerprints(self, scope: AssetScope) -> dict[str, str]:
         """``asset_id -> fingerprint`` of the scope: one query, projected to those two fields."""

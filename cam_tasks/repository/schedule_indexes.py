@@ -13,10 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
-from pymongo.errors import OperationFailure
 
-from cam_tasks.domain import ConfigurationError
-from cam_tasks.repository.driver import unavailable_as_domain_error
+from cam_tasks.repository.indexes import create_indexes
 
 __all__ = ["SCHEDULE_INDEXES", "create_schedule_indexes"]
 
@@ -32,23 +30,5 @@ SCHEDULE_INDEXES: tuple[IndexModel, ...] = (
 
 
 async def create_schedule_indexes(collection: Any) -> list[str]:
-    """Create every index of :data:`SCHEDULE_INDEXES`; return their names. Idempotent.
-
-    ConfigurationError when an index exists under the same name with another definition (drop it
-    to migrate); DatabaseUnavailableError when the database cannot be reached.
-    """
-    names: list[str] = []
-    for model in SCHEDULE_INDEXES:
-        # One create_index per model: mongomock's create_indexes drops partialFilterExpression.
-        options = dict(model.document)
-        keys = list(options.pop("key").items())
-        try:
-            async with unavailable_as_domain_error():
-                names.append(await collection.create_index(keys, **options))
-        except OperationFailure as exc:
-            reason = (exc.details or {}).get("errmsg", str(exc))
-            raise ConfigurationError(
-                f"index {options['name']!r} of {collection.name!r} exists with another "
-                f"definition (drop it to migrate): {reason}"
-            ) from exc
-    return names
+    """Create :data:`SCHEDULE_INDEXES` (see :func:`create_indexes`). Idempotent."""
+    return await create_indexes(collection, SCHEDULE_INDEXES)
