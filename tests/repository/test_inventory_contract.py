@@ -233,7 +233,7 @@ class _DownDatabase:
     def _fail(self, *args: Any, **kwargs: Any) -> Any:
         raise ServerSelectionTimeoutError("No servers found yet")
 
-    find = bulk_write = count_documents = create_indexes = _fail
+    find = bulk_write = count_documents = create_index = create_indexes = _fail
 
 
 async def test_mongo_unreachable_is_a_domain_error() -> None:
@@ -252,5 +252,5 @@ async def test_an_index_named_like_ours_but_defined_otherwise_needs_a_migration(
     database: Any,
 ) -> None:
     await database.get_collection("assets").create_index([("asset_id", 1)], name="asset_key")
-    with pytest.raises(ConfigurationError, match="conflict"):
+    with pytest.raises(ConfigurationError, match="exists with another definition"):
         await MongoAssetInventory(database).initialize()
