@@ -12,6 +12,7 @@ from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
 from cam_tasks.web.auth import Authenticate, authentication_middleware
 from cam_tasks.web.cors import enable_cors
+from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
 from cam_tasks.web.log_context import request_id_middleware
@@ -57,7 +58,9 @@ def create_api(
 
     With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
     ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
-    ``/schedules…`` is served (docs/scheduling.md).
+    ``/schedules…`` is served (docs/scheduling.md). ``/openapi.json`` (the OpenAPI document of
+    the routes served, generated from their models and ``service.registry``) and ``/docs`` (a
+    page showing it) are always served, without authentication.
 
     Security (docs/security.md): every request, on every route of this app, is authenticated
     by ``authenticate`` (the host's hook, :class:`BearerTokenAuthenticator`, or
@@ -76,7 +79,9 @@ def create_api(
     watcher = watcher if watcher is not None else TaskWatcher(service)
     origins = tuple(cors_origins)
     authentication = authentication_middleware(
-        authenticate, public_paths=public_paths, allow_preflight=bool(origins)
+        authenticate,
+        public_paths=(*public_paths, *DOCS_PUBLIC_PATHS),
+        allow_preflight=bool(origins),
     )
     app = web.Application(middlewares=[error_middleware, request_id_middleware, authentication])
     app[LIMITER_KEY] = (
@@ -95,6 +100,7 @@ def create_api(
     if schedules is not None:
         app[SCHEDULES_KEY] = schedules
         app.add_routes(schedule_routes)
+    add_docs(app)
 
     async def stop_waiting(_: web.Application) -> None:
         await watcher.close()

@@ -172,6 +172,7 @@ _HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     405: ("method_not_allowed", "method not allowed"),
     413: ("payload_too_large", "request body too large"),
     415: ("unsupported_media_type", "unsupported media type"),
+    503: ("service_unavailable", "service unavailable, retry later"),
 }
 
 

@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Annotated, Any, Final
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -20,6 +21,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -72,7 +74,24 @@ def _rfc3339(value: datetime) -> str:
     return text
 
 
-UtcDatetime = Annotated[datetime, PlainSerializer(_rfc3339, return_type=str)]
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(_rfc3339, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
+
+
+def _in_utc(value: datetime) -> datetime:
+    # 0001-01-01T00:00+14:00 parses, but is before the first instant Python can hold in UTC.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of representable instants") from None
+
+
+#: An instant a client sends: RFC 3339 with an offset (or ``Z``), returned in UTC; one whose UTC
+#: time falls outside years 1 to 9999 is refused like any other invalid value.
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 # -- requests ---------------------------------------------------------------------------------
 
@@ -85,7 +104,7 @@ class SubmitTaskRequest(BaseModel):
     type: str = Field(min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] = Field(default_factory=dict)
     priority: StrictInt | str = Priority.NORMAL
-    run_at: AwareDatetime | None = None
+    run_at: UtcInstant | None = None
     delay_s: StrictFloat | None = Field(default=None, ge=0, allow_inf_nan=False)
     max_retries: StrictInt | None = Field(default=None, ge=0)
     timeout_s: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -120,7 +139,7 @@ class ListTasksQuery(BaseModel):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
     #: Only tasks written at or after this instant (RFC 3339 with an offset or ``Z``).
-    updated_since: AwareDatetime | None = None
+    updated_since: UtcInstant | None = None
 
     @field_validator("status", mode="before")
     @classmethod

@@ -19,7 +19,6 @@ from typing import Any, Final, Protocol
 
 from aiohttp import web
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -35,7 +34,7 @@ from cam_tasks.service.stats import StatsService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
 from cam_tasks.web.errors import ApiError
-from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcDatetime
+from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcDatetime, UtcInstant
 
 __all__ = [
     "STATS_KEY",
@@ -75,8 +74,8 @@ class TaskStatsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: UtcInstant | None = None
+    until: UtcInstant | None = None
     type: str | None = Field(default=None, min_length=1, max_length=MAX_TYPE_LENGTH)
 
     @model_validator(mode="after")

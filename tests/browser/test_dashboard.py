@@ -10,8 +10,6 @@ Selenium is synchronous, so each of its calls runs in a thread while the event l
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +21,7 @@ from aiohttp.test_utils import TestServer
 
 import cam_tasks
 from cam_tasks.config import AuthSettings, TokenSettings, load_settings
+from tests.support.chromium import chromium
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.browser
@@ -32,30 +31,6 @@ ARTIFACTS = ROOT / ".artifacts"
 WAIT_S = 30.0
 
 T = TypeVar("T")
-
-
-def _find(name: str) -> str | None:
-    found = shutil.which(name)
-    if found is None and Path(f"/usr/bin/{name}").is_file():
-        found = f"/usr/bin/{name}"
-    return found
-
-
-CHROMIUM = _find("chromium")
-CHROMEDRIVER = _find("chromedriver")
-
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1400,1000",
-)
 
 
 def settings() -> cam_tasks.Settings:
@@ -72,31 +47,8 @@ def settings() -> cam_tasks.Settings:
 
 @pytest.fixture
 def driver(tmp_path: Path) -> Iterator[Any]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        reason = (
-            "Chromium not found (needs Debian's chromium and chromium-driver: "
-            "apt-get install -y chromium chromium-driver; scripts/test installs them)"
-        )
-        if os.environ.get("CI"):  # scripts/test installs them there: never skip silently
-            pytest.fail(reason)
-        pytest.skip(reason)
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # An explicit driver path: Selenium Manager never runs, nothing is downloaded.
-    service = Service(executable_path=CHROMEDRIVER, log_output=str(tmp_path / "chromedriver.log"))
-    browser = webdriver.Chrome(options=options, service=service)
-    try:
+    with chromium(tmp_path) as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 async def run(call: Callable[..., T], *args: Any) -> T:

@@ -51,6 +51,8 @@ def test_the_wheel_carries_the_package_data_and_typing_marker(wheel: Path) -> No
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cam_tasks/py.typed" in names
     assert "cam_tasks/data/sample_inventory.toml" in names
+    for page in ("api-docs.html", "api-docs.js", "api-docs.css"):  # the API's docs page
+        assert f"cam_tasks/web/static/{page}" in names
     assert not any(name.startswith("tests/") for name in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "cam-tasks = cam_tasks.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -106,6 +108,9 @@ async def test_cam_tasks_serve_runs_from_a_fresh_virtualenv(
             assert await eventually(
                 status, lambda s: s in ("completed", "failed"), timeout_s=30
             ) == ("completed")
+            async with session.get(f"{base}/docs") as response:  # the API's page, installed
+                assert response.status == 200
+                assert "openapi.json" in await response.text()
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)

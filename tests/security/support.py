@@ -12,7 +12,8 @@ from aiohttp import web
 
 from cam_tasks.domain import Principal, Role
 from cam_tasks.web import BearerTokenAuthenticator
-from tests.web.helpers import Client
+from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS
+from tests.web.helpers import PREFIX, Client
 
 ADMIN = Principal(name="root", role=Role.ADMIN)
 ALICE = Principal(name="alice", projects=("project-a",), role=Role.OPERATOR)
@@ -26,6 +27,10 @@ TOKENS: Mapping[str, Principal] = {
     "vera-token-0123456789abcdef": VERA,
 }
 TOKEN_OF: Mapping[str, str] = {principal.name: token for token, principal in TOKENS.items()}
+
+
+#: Route templates of the API served without authentication: its OpenAPI document and page.
+PUBLIC_TEMPLATES = frozenset(f"{PREFIX}{path}" for path in DOCS_PUBLIC_PATHS)
 
 
 def bearer(principal: Principal) -> dict[str, str]:
