@@ -351,7 +351,11 @@ class TaskService:
             if not isinstance(run_at, datetime) or run_at.utcoffset() is None:
                 problems.append(_problem("run_at", "must be a timezone-aware datetime", "run_at"))
                 return None
-            return _millis(utc(run_at))
+            try:
+                return _millis(utc(run_at))
+            except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+                problems.append(_problem("run_at", "is outside the representable range", "run_at"))
+                return None
         if delay_s is not None:
             if not (_is_number(delay_s) and 0 <= delay_s < math.inf):
                 problems.append(_problem("delay_s", "must be a finite number >= 0", "delay_s"))

@@ -210,6 +210,8 @@ async def test_run_at_and_delay_are_mutually_exclusive(
     ("options", "loc"),
     [
         ({"run_at": datetime(2026, 3, 1, 12, 0)}, "run_at"),  # naive: whose noon?
+        # Before year 1 once converted to UTC: refused, not an OverflowError.
+        ({"run_at": datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14)))}, "run_at"),
         ({"delay_s": -1}, "delay_s"),
         ({"delay_s": float("inf")}, "delay_s"),
         ({"delay_s": 1e300}, "delay_s"),
