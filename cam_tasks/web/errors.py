@@ -165,7 +165,7 @@ ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
 }
 
 # Errors aiohttp's router raises itself (no route, wrong method), in the same vocabulary.
-_HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
+HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     400: ("bad_request", "bad request"),
     403: ("forbidden", "forbidden"),
     404: ("not_found", "no such resource"),
@@ -191,7 +191,7 @@ def _request_id(request: web.Request) -> str:
 
 
 def _from_http_exception(exc: web.HTTPException) -> web.Response:
-    error, msg = _HTTP_ERRORS.get(exc.status, ("http_error", exc.reason.lower()))
+    error, msg = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason.lower()))
     headers: dict[str, str] = {}
     details: Details = []
     if isinstance(exc, web.HTTPMethodNotAllowed):

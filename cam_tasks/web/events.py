@@ -71,7 +71,7 @@ _LIFECYCLE_FIELDS: Final = (
     "error",
 )
 _PROGRESS_FIELDS: Final = ("progress", "message", "step", "total_steps")
-_EVENT_ID = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})(-done)?")
+EVENT_ID_PATTERN = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})(-done)?")
 
 routes = web.RouteTableDef()
 
@@ -98,7 +98,7 @@ class StreamPosition:
     @classmethod
     def parse(cls, event_id: str | None) -> StreamPosition | None:
         """The position an event id names; None for no id or one this server never sent."""
-        match = _EVENT_ID.fullmatch(event_id or "")
+        match = EVENT_ID_PATTERN.fullmatch(event_id or "")
         if match is None:
             return None
         return cls(match.group(1), match.group(2), match.group(3) is not None)

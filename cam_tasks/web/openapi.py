@@ -30,8 +30,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from cam_tasks._version import __version__
 from cam_tasks.executor import ExecutorRegistry
-from cam_tasks.web.errors import _HTTP_ERRORS, ERROR_RULES
-from cam_tasks.web.events import _EVENT_ID as EVENT_ID_PATTERN
+from cam_tasks.web.errors import ERROR_RULES, HTTP_ERRORS
+from cam_tasks.web.events import EVENT_ID_PATTERN
 from cam_tasks.web.operations import (
     OPERATIONS,
     PATH_PARAMETERS,
@@ -146,8 +146,8 @@ def error_codes(status: int) -> list[str]:
     if status == 500:
         return ["internal_error"]
     codes = {rule.error for rule in ERROR_RULES.values() if rule.status == status}
-    if status in _HTTP_ERRORS:
-        codes.add(_HTTP_ERRORS[status][0])
+    if status in HTTP_ERRORS:
+        codes.add(HTTP_ERRORS[status][0])
     return sorted(codes)
 
 

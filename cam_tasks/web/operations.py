@@ -29,8 +29,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from cam_tasks.domain.schedule import SCHEDULE_NAME_PATTERN
 from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
-from cam_tasks.web.routes import _TASK_ID as TASK_ID_PATTERN
-from cam_tasks.web.routes import IDEMPOTENCY_HEADER
+from cam_tasks.web.routes import IDEMPOTENCY_HEADER, TASK_ID_PATTERN
 from cam_tasks.web.schedule_schemas import (
     CreateScheduleRequest,
     ListSchedulesQuery,

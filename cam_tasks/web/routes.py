@@ -52,7 +52,7 @@ WATCHER_KEY: Final = web.AppKey("cam_tasks.watcher", TaskWatcher)
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 _TASK_ROUTE: Final = "cam_tasks.task"
 # Task ids are UUIDs; anything not shaped like an id is refused before it reaches a query.
-_TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 #: Body fields a client may send but that are never taken from it: tasks record who submitted
 #: them, and where, from the authenticated principal.
 IGNORED_BODY_FIELDS: Final = frozenset({"created_by", "project_id"})
@@ -92,7 +92,7 @@ async def _read_body(request: web.Request) -> bytes:
             raise too_large
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def read_json_object(request: web.Request) -> dict[str, Any]:
     """The request body as a JSON object: 415 unless JSON (UTF-8), 413 when too large, 400 when
     malformed, 422 when valid JSON but not an object."""
     return _object(await _json_body(request))
@@ -134,7 +134,7 @@ async def _json_body(request: web.Request) -> Any:
 def task_id_of(request: web.Request) -> str:
     """The ``{task_id}`` of the route: 400 unless it is shaped like a task id."""
     task_id = request.match_info["task_id"]
-    if not _TASK_ID.fullmatch(task_id):
+    if not TASK_ID_PATTERN.fullmatch(task_id):
         raise ApiError(
             400,
             "bad_request",
@@ -176,10 +176,12 @@ QueryModel = TypeVar("QueryModel", bound=BaseModel)
 
 
 def _list_query(request: web.Request) -> ListTasksQuery:
-    return _query(request, ListTasksQuery, LIST_QUERY_KEYS)
+    return parse_query(request, ListTasksQuery, LIST_QUERY_KEYS)
 
 
-def _query(request: web.Request, model: type[QueryModel], allowed: frozenset[str]) -> QueryModel:
+def parse_query(
+    request: web.Request, model: type[QueryModel], allowed: frozenset[str]
+) -> QueryModel:
     """The query string parsed into ``model``: 400 naming every unknown, repeated or invalid
     parameter."""
     query = request.query
@@ -216,7 +218,7 @@ def _service(request: web.Request) -> TaskService:
     return request.app[SERVICE_KEY]
 
 
-def _location(request: web.Request, task_id: str) -> str:
+def task_location(request: web.Request, task_id: str) -> str:
     # Built from this app's router, so it carries whatever prefix the host mounted us under.
     return str(request.app.router[_TASK_ROUTE].url_for(task_id=task_id))
 
@@ -227,7 +229,7 @@ def _task_view(request: web.Request, task: Task) -> dict[str, Any]:
 
 def _submitted(request: web.Request, task: Task) -> web.Response:
     data = SubmittedView(task_id=task.id).model_dump(mode="json")
-    return success_response(data, status=202, headers={"Location": _location(request, task.id)})
+    return success_response(data, status=202, headers={"Location": task_location(request, task.id)})
 
 
 def _strip_params_loc(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -244,7 +246,7 @@ async def _submit_params_body(request: web.Request, task_type: str) -> web.Respo
     # The body *is* the params here: report field locations relative to the body.
     principal = principal_of(request)
     request.app[LIMITER_KEY].submitted(principal.name)
-    body = await _json_object(request)
+    body = await read_json_object(request)
     params = {k: v for k, v in body.items() if k not in IGNORED_BODY_FIELDS}
     key = _idempotency_key(request)
     try:
@@ -404,7 +406,7 @@ async def get_task(request: web.Request) -> web.Response:
     matches).
     """
     task_id = task_id_of(request)
-    query = _query(request, TaskQuery, TASK_QUERY_KEYS)
+    query = parse_query(request, TaskQuery, TASK_QUERY_KEYS)
     client_tags = if_none_match(request.headers.get("If-None-Match"))
     service = _service(request)
     task = await service.get(task_id, principal=principal_of(request))
@@ -439,7 +441,7 @@ async def retry_task(request: web.Request) -> web.Response:
     request.app[LIMITER_KEY].submitted(principal.name)
     task = await _service(request).retry(task_id_of(request), principal=principal)
     return success_response(
-        _task_view(request, task), status=202, headers={"Location": _location(request, task.id)}
+        _task_view(request, task), status=202, headers={"Location": task_location(request, task.id)}
     )
 
 

@@ -30,7 +30,7 @@ from cam_tasks.web.envelope import success_response
 
 # The request decoding of the task routes, reused so both APIs refuse the same way (415, 413,
 # 400, 422 for the body; 400 for the query).
-from cam_tasks.web.routes import _json_object, _location, _query
+from cam_tasks.web.routes import parse_query, read_json_object, task_location
 from cam_tasks.web.schedule_schemas import (
     SCHEDULE_LIST_QUERY_KEYS,
     CreateScheduleRequest,
@@ -79,7 +79,7 @@ def _body(request_model: type[CreateScheduleRequest | UpdateScheduleRequest], bo
 async def create_schedule(request: web.Request) -> web.Response:
     """Create a schedule: 201 with it and its Location; 409 when the name is taken."""
     schedules = _schedules(request, Permission.SUBMIT)
-    body: CreateScheduleRequest = _body(CreateScheduleRequest, await _json_object(request))
+    body: CreateScheduleRequest = _body(CreateScheduleRequest, await read_json_object(request))
     schedule = await schedules.create(
         body.name,
         expression=body.expression,
@@ -97,7 +97,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 async def list_schedules(request: web.Request) -> web.Response:
     """Schedules ordered by name: ``data: {schedules, total}``."""
     schedules = _schedules(request, Permission.READ)
-    query = _query(request, ListSchedulesQuery, SCHEDULE_LIST_QUERY_KEYS)
+    query = parse_query(request, ListSchedulesQuery, SCHEDULE_LIST_QUERY_KEYS)
     page, total = await schedules.list(active=query.active, offset=query.offset, limit=query.limit)
     view = ScheduleListView(schedules=[ScheduleView.of(s) for s in page], total=total)
     return success_response(view.model_dump(mode="json"))
@@ -116,7 +116,7 @@ async def update_schedule(request: web.Request) -> web.Response:
     """Change the fields the body gives: 200 with the schedule. ``PUT`` is accepted with the
     same (partial) meaning, as the seed API uses it."""
     schedules = _schedules(request, Permission.OPERATE)
-    body: UpdateScheduleRequest = _body(UpdateScheduleRequest, await _json_object(request))
+    body: UpdateScheduleRequest = _body(UpdateScheduleRequest, await read_json_object(request))
     schedule = await schedules.update(
         _name(request),
         expression=body.expression,
@@ -155,4 +155,4 @@ async def run_schedule(request: web.Request) -> web.Response:
     """Fire one task now without moving the timetable: 202 with its id and Location."""
     task = await _schedules(request, Permission.SUBMIT).run_now(_name(request))
     data = ScheduleFiredView(task_id=task.id).model_dump(mode="json")
-    return success_response(data, status=202, headers={"Location": _location(request, task.id)})
+    return success_response(data, status=202, headers={"Location": task_location(request, task.id)})

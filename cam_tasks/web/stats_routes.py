@@ -22,18 +22,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     model_validator,
 )
 
 from cam_tasks.domain import InvalidParamsError, TaskStatus
-from cam_tasks.executor import validation_details
 from cam_tasks.queue import DispatcherStats
 from cam_tasks.repository.stats import DurationStats, TaskStats, TypeStats
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
 from cam_tasks.web.errors import ApiError
+from cam_tasks.web.routes import parse_query
 from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcDatetime, UtcInstant
 
 __all__ = [
@@ -83,33 +82,6 @@ class TaskStatsQuery(BaseModel):
         if self.since is not None and self.until is not None and not self.since < self.until:
             raise ValueError("since must be earlier than until")
         return self
-
-
-def _stats_query(request: web.Request) -> TaskStatsQuery:
-    query = request.query
-    problems: list[dict[str, Any]] = []
-    unknown = sorted(set(query) - STATS_QUERY_KEYS)
-    if unknown:
-        problems.append(
-            {
-                "loc": ["query"],
-                "msg": f"unknown query parameters: {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(STATS_QUERY_KEYS))}",
-                "type": "unknown_parameter",
-                "unknown": unknown,
-            }
-        )
-    for key in sorted(STATS_QUERY_KEYS):
-        if len(query.getall(key, [])) > 1:
-            problems.append(
-                {"loc": ["query", key], "msg": "must be given once", "type": "repeated"}
-            )
-    if not problems:
-        try:
-            return TaskStatsQuery.model_validate(dict(query))
-        except ValidationError as exc:
-            problems = validation_details(exc, ("query",))
-    raise ApiError(400, "bad_request", "malformed query", problems)
 
 
 # -- responses --------------------------------------------------------------------------------
@@ -213,7 +185,7 @@ class QueueStatsView(BaseModel):
 @stats_routes.get("/tasks/stats")
 async def task_stats(request: web.Request) -> web.Response:
     """Task statistics over a window, computed in the store."""
-    query = _stats_query(request)
+    query = parse_query(request, TaskStatsQuery, STATS_QUERY_KEYS)
     service = request.app[STATS_KEY]
     try:
         stats = await service.task_stats(
