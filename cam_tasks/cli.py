@@ -1,4 +1,4 @@
-"""The ``cam-tasks`` command."""
+"""cam-tasks: run a cam_tasks service, and drive one over its HTTP API."""
 
 from __future__ import annotations
 
