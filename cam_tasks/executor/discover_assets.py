@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from cam_tasks.domain import AssetScope
 from cam_tasks.executor.context import TaskContext
 from cam_tasks.executor.sync_assets import (
     InventoryExecutor,
@@ -47,17 +46,7 @@ class DiscoverAssetsExecutor(InventoryExecutor):
     async def execute(self, params: DiscoverAssetsParams, ctx: TaskContext) -> dict[str, Any]:
         provider = self._providers.get(params.provider)
         regions = await resolve_regions(provider, params.account_id, params.regions)
-        asset_types = sorted(provider.asset_types)
-        scopes = [
-            AssetScope(
-                provider=params.provider,
-                account_id=params.account_id,
-                region=region,
-                asset_type=asset_type,
-            )
-            for region in regions
-            for asset_type in asset_types
-        ]
+        scopes = self.scopes(params, regions, sorted(provider.asset_types))
         results = await sync_scopes(
             scopes,
             provider=provider,

@@ -237,6 +237,22 @@ class InventoryExecutor:
         self._batch_size = batch_size
         self.params_model: type[ScopeParams] = provider_params_model(self.base_params, providers)
 
+    @staticmethod
+    def scopes(
+        params: ScopeParams, regions: Sequence[str], asset_types: Sequence[str]
+    ) -> list[AssetScope]:
+        """Every (region, asset type) scope of the account, regions outermost."""
+        return [
+            AssetScope(
+                provider=params.provider,
+                account_id=params.account_id,
+                region=region,
+                asset_type=asset_type,
+            )
+            for region in regions
+            for asset_type in asset_types
+        ]
+
 
 class SyncAssetsExecutor(InventoryExecutor):
     """Syncs ``asset_types`` of one account of ``provider`` in ``regions`` (default: all the
@@ -255,16 +271,7 @@ class SyncAssetsExecutor(InventoryExecutor):
     async def execute(self, params: SyncAssetsParams, ctx: TaskContext) -> dict[str, Any]:
         provider = self._providers.get(params.provider)
         regions = await resolve_regions(provider, params.account_id, params.regions)
-        scopes = [
-            AssetScope(
-                provider=params.provider,
-                account_id=params.account_id,
-                region=region,
-                asset_type=asset_type,
-            )
-            for region in regions
-            for asset_type in params.asset_types
-        ]
+        scopes = self.scopes(params, regions, params.asset_types)
 
         def summarize(results: Sequence[ScopeResult]) -> dict[str, Any]:
             return {
