@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from cam_tasks.cli import (
 from cam_tasks.config import load_settings
 from cam_tasks.domain import PermanentError, TaskStatus
 from cam_tasks.executor import TaskContext
+from tests.support.network import free_port
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -343,15 +343,9 @@ async def test_the_token_comes_from_the_option_or_the_environment(service: Servi
     assert wrong.code == EXIT_API_ERROR
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port  # nothing listens once the socket is closed
-
-
 async def test_an_unreachable_service_exits_3(service: Service) -> None:
-    result = await service.run("status", "abc", "--url", f"http://127.0.0.1:{closed_port()}")
+    nothing_listens = free_port()
+    result = await service.run("status", "abc", "--url", f"http://127.0.0.1:{nothing_listens}")
 
     assert result.code == EXIT_UNREACHABLE
     assert "cannot reach http://127.0.0.1:" in result.err
@@ -361,7 +355,7 @@ async def test_an_unreachable_service_exits_3(service: Service) -> None:
 
 
 async def test_serve_logs_json_lines_with_the_request_id_and_owner() -> None:
-    port = closed_port()
+    port = free_port()  # nothing listens there
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CAM_TASKS_")},
         "CAM_TASKS_SERVER__PORT": str(port),

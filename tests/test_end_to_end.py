@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import cam_tasks
 from cam_tasks.config import load_settings
+from tests.support.network import free_port
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,13 +155,6 @@ async def test_the_embedding_example_runs_its_own_executor() -> None:
         assert bad.status == 422
         details = (await bad.json())["data"]["details"]
         assert {tuple(d["loc"][-1:]) for d in details} >= {("account_id",), ("pages",)}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_cam_tasks_serve_runs_the_sample_sync_and_stops_on_sigterm() -> None:

@@ -35,11 +35,11 @@ from tests.crash.conftest import (
     Spawn,
     executions,
     find_secantusd,
-    free_port,
     runs_per_task,
     statuses,
 )
 from tests.crash.worker_process import PROBE, ProbeExecutor
+from tests.support.network import free_port
 from tests.support.waiting import eventually
 
 CLOCK = SystemClock()
