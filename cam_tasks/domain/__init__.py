@@ -38,6 +38,7 @@ from cam_tasks.domain.schedule import (
     parse_timezone,
     schedule_task_creator,
 )
+from cam_tasks.domain.stats import DurationStats, TaskStats, TypeStats
 from cam_tasks.domain.status import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -78,6 +79,7 @@ __all__ = [
     "Clock",
     "ConfigurationError",
     "DatabaseUnavailableError",
+    "DurationStats",
     "ExecutionError",
     "IllegalTransitionError",
     "InvalidParamsError",
@@ -103,8 +105,10 @@ __all__ = [
     "TaskLostError",
     "TaskNotFoundError",
     "TaskPage",
+    "TaskStats",
     "TaskStatus",
     "Transition",
+    "TypeStats",
     "UnknownTaskTypeError",
     "check_schedule_name",
     "check_transition",

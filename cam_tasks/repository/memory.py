@@ -34,6 +34,7 @@ from cam_tasks.domain import (
     TaskStatus,
 )
 from cam_tasks.domain.lifecycle import Initializable
+from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.changes import (
     Change,
     cancel_change,
@@ -53,7 +54,6 @@ from cam_tasks.repository.documents import (
 from cam_tasks.repository.memory_indexes import MemoryIndexes
 from cam_tasks.repository.memory_table import TaskTable
 from cam_tasks.repository.protocol import ClaimOrder
-from cam_tasks.repository.stats import TaskStats, stats_of_tasks
 
 __all__ = ["MemoryTaskRepository"]
 

@@ -49,6 +49,14 @@ from cam_tasks.domain import (
     utc,
 )
 from cam_tasks.domain.lifecycle import Initializable
+from cam_tasks.domain.stats import (
+    PERCENTILES,
+    DurationStats,
+    TaskStats,
+    TypeStats,
+    check_window,
+    rank_of,
+)
 from cam_tasks.repository import driver
 from cam_tasks.repository.changes import (
     cancel_change,
@@ -69,14 +77,6 @@ from cam_tasks.repository.documents import (
 )
 from cam_tasks.repository.indexes import create_task_indexes
 from cam_tasks.repository.protocol import ClaimOrder
-from cam_tasks.repository.stats import (
-    PERCENTILES,
-    DurationStats,
-    TaskStats,
-    TypeStats,
-    check_window,
-    rank_of,
-)
 
 __all__ = ["MongoTaskRepository"]
 

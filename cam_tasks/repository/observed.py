@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from cam_tasks.domain import Lease, Progress, Task, TaskError, TaskFilter, TaskPage, TaskStatus
+from cam_tasks.domain.stats import TaskStats
 from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
-from cam_tasks.repository.stats import TaskStats
 
 __all__ = ["ObservedTaskRepository", "TaskChange", "TaskListener"]
 

@@ -30,7 +30,7 @@ from cam_tasks.domain import (
     TaskPage,
     TaskStatus,
 )
-from cam_tasks.repository.stats import TaskStats
+from cam_tasks.domain.stats import TaskStats
 
 __all__ = ["AssetInventory", "ClaimOrder", "TaskRepository"]
 
@@ -96,7 +96,7 @@ class TaskRepository(Protocol):
         """Statistics of the tasks created in ``[since, until)`` (of ``types``, and of
         ``project_ids``, when given; None means any):
         counts by type and status, and the duration (count, mean, p50, p95) of the completed
-        ones, by the rules of :mod:`cam_tasks.repository.stats`. Computed where the tasks are
+        ones, by the rules of :mod:`cam_tasks.domain.stats`. Computed where the tasks are
         (an aggregation in MongoDB), never by loading them. ValueError unless since < until.
         """
         ...

@@ -14,9 +14,9 @@ from typing import Any
 
 from cam_tasks.domain import Clock, InvalidParamsError, TaskFilter, TaskStatus
 from cam_tasks.domain.principal import Principal
+from cam_tasks.domain.stats import TaskStats
 from cam_tasks.repository.observed import TaskChange
 from cam_tasks.repository.protocol import TaskRepository
-from cam_tasks.repository.stats import TaskStats
 
 __all__ = [
     "DEFAULT_STATS_WINDOW_S",
@@ -116,7 +116,7 @@ class StatsService:
     ) -> TaskStats:
         """Statistics of the tasks created in ``[since, until)``: ``until`` defaults to now,
         ``since`` to one default window (24 h) before ``until``. Counted in the store (an
-        aggregation), by the rules of :mod:`cam_tasks.repository.stats`.
+        aggregation), by the rules of :mod:`cam_tasks.domain.stats`.
 
         Raises :class:`InvalidParamsError` for naive datetimes or ``since >= until``.
         """

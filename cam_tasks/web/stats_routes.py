@@ -26,8 +26,8 @@ from pydantic import (
 )
 
 from cam_tasks.domain import InvalidParamsError, TaskStatus
+from cam_tasks.domain.stats import DurationStats, TaskStats, TypeStats
 from cam_tasks.queue import DispatcherStats
-from cam_tasks.repository.stats import DurationStats, TaskStats, TypeStats
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from cam_tasks.domain import TaskError, TaskStatus, new_task
+from cam_tasks.domain.stats import DurationStats, TaskStats, nearest_rank, rank_of
 from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository
-from cam_tasks.repository.stats import DurationStats, TaskStats, nearest_rank, rank_of
 
 Repo = MemoryTaskRepository | MongoTaskRepository
 

@@ -26,7 +26,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cam_tasks.domain import Task, TaskStatus
+from cam_tasks.domain.status import TaskStatus
+from cam_tasks.domain.task import Task
 
 __all__ = [
     "PERCENTILES",
