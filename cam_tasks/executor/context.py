@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ class TaskContext:
     """
 
     __slots__ = (
-        "_cancel_event",
+        "_cancel_requested",
         "_dirty",
         "_progress",
         "attempt",
@@ -54,7 +53,7 @@ class TaskContext:
         self.partial_result: Any = None
         self._progress = _NO_PROGRESS
         self._dirty = False
-        self._cancel_event = asyncio.Event()
+        self._cancel_requested = False
 
     # -- executor side ---------------------------------------------------------------------
 
@@ -94,15 +93,12 @@ class TaskContext:
         """True once someone asked for this task to be cancelled. The dispatcher also cancels
         the executor's coroutine; this flag is for executors that want to stop at a clean
         boundary first (``if ctx.cancel_requested: ctx.partial_result = …; break``)."""
-        return self._cancel_event.is_set()
-
-    async def wait_cancel_requested(self) -> None:
-        await self._cancel_event.wait()
+        return self._cancel_requested
 
     # -- dispatcher side ---------------------------------------------------------------------
 
     def request_cancel(self) -> None:
-        self._cancel_event.set()
+        self._cancel_requested = True
 
     @property
     def has_new_progress(self) -> bool:

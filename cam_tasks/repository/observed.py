@@ -56,9 +56,6 @@ class ObservedTaskRepository:
     def add_listener(self, listener: TaskListener) -> None:
         self._listeners.append(listener)
 
-    def remove_listener(self, listener: TaskListener) -> None:
-        self._listeners.remove(listener)
-
     def _emit(self, change: TaskChange) -> None:
         for listener in self._listeners:
             try:
