@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from cam_tasks import CamTasks
 from cam_tasks.config import MongoSettings, QueueSettings, Settings
+from cam_tasks.domain import TaskChange
 from cam_tasks.executor import TaskContext
-from cam_tasks.repository import TaskChange
 
 ROWS_PREFIX = "BENCH-ROWS "
 

@@ -32,9 +32,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import choose_encoder
 
 from cam_tasks._version import __version__
-from cam_tasks.domain import DatabaseUnavailableError, TaskFilter, TaskStatus
+from cam_tasks.domain import Action, DatabaseUnavailableError, TaskChange, TaskFilter, TaskStatus
 from cam_tasks.queue.dispatcher import DispatcherStats
-from cam_tasks.repository.observed import TaskChange
 from cam_tasks.repository.protocol import TaskRepository
 
 __all__ = [
@@ -59,10 +58,10 @@ RETRY_REASONS: Final = ("error", "lease_expired", "operator")
 _ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 # Attempt-ending writes whose history record gives the attempt's run time, and its outcome.
 _OUTCOMES: Final = {
-    "complete": "completed",
-    "fail": "failed",
-    "acknowledge_cancel": "cancelled",
-    "retry_later": "retry",
+    Action.COMPLETE: "completed",
+    Action.FAIL: "failed",
+    Action.ACKNOWLEDGE_CANCEL: "cancelled",
+    Action.RETRY_LATER: "retry",
 }
 
 
@@ -203,29 +202,24 @@ class TaskMetrics:
         if task is None:  # heartbeat or delete: nothing to count
             return
         action, task_type = change.action, task.type
-        if action == "insert":
+        if action is Action.SUBMIT:
             self.submitted.labels(task_type).inc()
-        elif action == "claim":
+        elif action is Action.CLAIM:
             if task.started_at is not None:
                 wait_s = (task.started_at - task.run_at).total_seconds()
                 self.queue_wait.labels(task_type).observe(max(0.0, wait_s))
-        elif action == "complete":
+        elif action is Action.COMPLETE:
             self.completed.labels(task_type).inc()
-        elif action == "fail":
+        elif action in (Action.FAIL, Action.RESCUE_EXHAUSTED):
             self.failed.labels(task_type).inc()
-        elif action == "acknowledge_cancel":
+        elif action in (Action.ACKNOWLEDGE_CANCEL, Action.CANCEL):
             self.cancelled.labels(task_type).inc()
-        elif action == "request_cancel" and task.status is TaskStatus.CANCELLED:
-            self.cancelled.labels(task_type).inc()  # a pending task, cancelled at once
-        elif action == "retry_later":
+        elif action is Action.RETRY_LATER:
             self.retried.labels(task_type, "error").inc()
-        elif action == "retry":
+        elif action is Action.RETRY:
             self.retried.labels(task_type, "operator").inc()
-        elif action == "rescue":
-            if task.status is TaskStatus.PENDING:
-                self.retried.labels(task_type, "lease_expired").inc()
-            else:
-                self.failed.labels(task_type).inc()
+        elif action is Action.RESCUE:
+            self.retried.labels(task_type, "lease_expired").inc()
         outcome = _OUTCOMES.get(action)
         if outcome is not None and task.history:
             record = task.history[-1]

@@ -1,7 +1,8 @@
-"""The domain: tasks, statuses and their legal transitions, retry policy, errors, clock."""
+"""The domain: tasks, statuses and their legal transitions, the lifecycle's policy
+(:mod:`.changes`), events, retry policy, errors, clock."""
 
 from cam_tasks.domain.asset import Asset, AssetScope, SyncCounts
-from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, utc
+from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, to_millis, utc
 from cam_tasks.domain.errors import (
     CamTasksError,
     ConfigurationError,
@@ -11,10 +12,12 @@ from cam_tasks.domain.errors import (
     InvalidParamsError,
     PermanentError,
     RetryableError,
+    StoreError,
     TaskLostError,
     TaskNotFoundError,
     UnknownTaskTypeError,
 )
+from cam_tasks.domain.events import TaskChange, TaskListener
 from cam_tasks.domain.principal import (
     ANONYMOUS,
     ROLE_PERMISSIONS,
@@ -47,7 +50,6 @@ from cam_tasks.domain.status import (
     TaskStatus,
     Transition,
     check_transition,
-    legal_targets,
 )
 from cam_tasks.domain.task import (
     DEFAULT_MAX_RETRIES,
@@ -97,11 +99,14 @@ __all__ = [
     "ScheduleConflictError",
     "ScheduleExistsError",
     "ScheduleNotFoundError",
+    "StoreError",
     "SyncCounts",
     "SystemClock",
     "Task",
+    "TaskChange",
     "TaskError",
     "TaskFilter",
+    "TaskListener",
     "TaskLostError",
     "TaskNotFoundError",
     "TaskPage",
@@ -113,12 +118,12 @@ __all__ = [
     "check_schedule_name",
     "check_transition",
     "fire_key",
-    "legal_targets",
     "new_task",
     "new_task_id",
     "next_fire_time",
     "parse_cron",
     "parse_timezone",
     "schedule_task_creator",
+    "to_millis",
     "utc",
 ]

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "utc"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "to_millis", "utc"]
 
 _from_timestamp = datetime.fromtimestamp
 
@@ -20,6 +20,15 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def to_millis(value: datetime) -> datetime:
+    """``value`` as every store keeps it: tz-aware UTC, truncated to whole milliseconds (a BSON
+    date's precision), so that every backend compares and orders times alike."""
+    if value.tzinfo is UTC and not value.microsecond % 1000:
+        return value  # already so (the usual case: SystemClock's): no new datetime
+    value = utc(value)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class Clock(Protocol):

@@ -1,4 +1,5 @@
-"""The one exception tree of cam_tasks.
+"""The one exception tree of cam_tasks: every error the package raises on purpose is a
+subclass of :class:`CamTasksError`, defined beside the concept it belongs to.
 
 ::
 
@@ -9,10 +10,21 @@
     ├── InvalidParamsError         parameters or a request failed validation (field details)
     ├── TaskLostError              a fenced write matched nothing: the worker lost the task
     ├── DatabaseUnavailableError   the task store cannot be reached
+    ├── StoreError                 the store refused a write for another reason (``code``)
     ├── ConfigurationError         settings or registrations are inconsistent
-    └── ExecutionError             raised by executors to steer the retry policy
-        ├── RetryableError         try again (optionally after ``delay_s``)
-        └── PermanentError         fail now, never retry
+    ├── ExecutionError             raised by executors to steer the retry policy
+    │   ├── RetryableError         try again (optionally after ``delay_s``)
+    │   └── PermanentError         fail now, never retry
+    ├── AccessDeniedError          the principal's role does not permit it (domain.principal)
+    ├── ScheduleNotFoundError      no schedule by that name (domain.schedule)
+    ├── ScheduleConflictError      a schedule write lost a race (domain.schedule)
+    │   └── ScheduleExistsError    the name is taken
+    ├── QueueFullError             too many pending tasks: submit refused (service.errors)
+    ├── AuthenticationError        no or bad credentials (web.auth)
+    ├── RateLimitedError           too many requests from one principal (web.limits)
+    ├── ApiError                   an HTTP-level refusal with status and code (web.errors)
+    ├── ApiResponseError           the HTTP client got an error answer (client)
+    └── ServiceUnreachableError    the HTTP client could not reach the service (client)
 
 Every error carries structured fields (``task_id``, ``status``…) so that the web layer can map it
 to an HTTP answer in one table and logs can record it without parsing messages.
@@ -32,6 +44,7 @@ __all__ = [
     "InvalidParamsError",
     "PermanentError",
     "RetryableError",
+    "StoreError",
     "TaskLostError",
     "TaskNotFoundError",
     "UnknownTaskTypeError",
@@ -93,6 +106,17 @@ class TaskLostError(CamTasksError):
 
 class DatabaseUnavailableError(CamTasksError):
     """The task store could not be reached or timed out; nothing was changed by this call."""
+
+
+class StoreError(CamTasksError):
+    """The store refused or could not complete a write for a reason other than being
+    unreachable: a document it cannot store, a key that keeps colliding. ``code`` is the
+    server's error code when it gave one. Retrying the same write will not help.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ConfigurationError(CamTasksError):

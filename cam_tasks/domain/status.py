@@ -21,7 +21,6 @@ __all__ = [
     "TaskStatus",
     "Transition",
     "check_transition",
-    "legal_targets",
 ]
 
 
@@ -42,8 +41,10 @@ ACTIVE_STATUSES = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 
 
 class Action(StrEnum):
-    """Everything that can happen to a stored task."""
+    """Everything that can happen to a stored task; every write a store makes names one (and
+    :class:`~cam_tasks.domain.events.TaskChange` reports it)."""
 
+    SUBMIT = "submit"  # a new task is stored
     CLAIM = "claim"  # a worker takes a due pending task
     COMPLETE = "complete"  # the executor returned
     FAIL = "fail"  # the executor failed and no attempt remains (or the error is permanent)
@@ -51,7 +52,9 @@ class Action(StrEnum):
     RELEASE = "release"  # graceful stop hands a running task back without spending an attempt
     RESCUE = "rescue"  # the owner's lease expired; attempts remain
     RESCUE_EXHAUSTED = "rescue_exhausted"  # the owner's lease expired; no attempt remains
+    HEARTBEAT = "heartbeat"  # the owner renews its lease (and writes progress)
     CANCEL = "cancel"  # a pending task is cancelled before it runs
+    REQUEST_CANCEL = "request_cancel"  # a running task is asked to stop (its owner acknowledges)
     ACKNOWLEDGE_CANCEL = "acknowledge_cancel"  # the owner stopped a running task on request
     RETRY = "retry"  # an operator re-runs a failed or cancelled task
     DELETE = "delete"  # remove a finished task
@@ -61,12 +64,14 @@ class Action(StrEnum):
 class Transition:
     sources: frozenset[TaskStatus]
     target: TaskStatus | None  # None: the task no longer exists
+    # (``sources`` is empty for ``submit``: the task did not exist before.)
 
 
 _P, _R = TaskStatus.PENDING, TaskStatus.RUNNING
 _C, _F, _X = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED
 
 TRANSITIONS: dict[Action, Transition] = {
+    Action.SUBMIT: Transition(frozenset(), _P),
     Action.CLAIM: Transition(frozenset({_P}), _R),
     Action.COMPLETE: Transition(frozenset({_R}), _C),
     Action.FAIL: Transition(frozenset({_R}), _F),
@@ -74,7 +79,9 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.RELEASE: Transition(frozenset({_R}), _P),
     Action.RESCUE: Transition(frozenset({_R}), _P),
     Action.RESCUE_EXHAUSTED: Transition(frozenset({_R}), _F),
+    Action.HEARTBEAT: Transition(frozenset({_R}), _R),
     Action.CANCEL: Transition(frozenset({_P}), _X),
+    Action.REQUEST_CANCEL: Transition(frozenset({_R}), _R),
     Action.ACKNOWLEDGE_CANCEL: Transition(frozenset({_R}), _X),
     Action.RETRY: Transition(frozenset({_F, _X}), _P),
     Action.DELETE: Transition(frozenset({_C, _F, _X}), None),
@@ -90,8 +97,3 @@ def check_transition(task_id: str, status: TaskStatus, action: Action) -> TaskSt
     if status not in transition.sources:
         raise IllegalTransitionError(task_id, status.value, action.value)
     return transition.target
-
-
-def legal_targets(status: TaskStatus) -> frozenset[TaskStatus | None]:
-    """Every status reachable from ``status`` in one step (``None`` = deleted)."""
-    return frozenset(t.target for t in TRANSITIONS.values() if status in t.sources)

@@ -60,7 +60,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry
-from cam_tasks.repository.schedules import ScheduleRepository
+from cam_tasks.repository.protocol import ScheduleRepository
 
 __all__ = ["MisfirePolicy", "Scheduler", "SubmitTask"]
 

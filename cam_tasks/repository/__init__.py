@@ -1,20 +1,31 @@
-"""The storage layer: the TaskRepository, AssetInventory and ScheduleRepository contracts, their
-MongoDB and in-memory backends, and what a store URI opens."""
+"""The storage layer: the TaskRepository, ScheduleRepository and AssetInventory contracts
+(:mod:`.protocol`), their MongoDB (:mod:`.mongo`) and in-process (:mod:`.memory`) backends laid
+out alike, the document mapping they share (:mod:`.documents`), and what a store URI opens
+(:mod:`.connect`)."""
 
 from cam_tasks.repository.connect import SCHEMES, Stores, open_stores, stores_for_database
-from cam_tasks.repository.indexes import TASK_INDEXES, create_task_indexes
-from cam_tasks.repository.inventory import (
-    INVENTORY_INDEXES,
+from cam_tasks.repository.memory import (
     MemoryAssetInventory,
-    MongoAssetInventory,
+    MemoryScheduleRepository,
+    MemoryTaskRepository,
 )
-from cam_tasks.repository.memory import MemoryTaskRepository
-from cam_tasks.repository.mongo import MongoTaskRepository
-from cam_tasks.repository.mongo_schedules import MongoScheduleRepository
-from cam_tasks.repository.observed import ObservedTaskRepository, TaskChange, TaskListener
-from cam_tasks.repository.protocol import AssetInventory, ClaimOrder, TaskRepository
-from cam_tasks.repository.schedule_indexes import SCHEDULE_INDEXES, create_schedule_indexes
-from cam_tasks.repository.schedules import MemoryScheduleRepository, ScheduleRepository
+from cam_tasks.repository.mongo import (
+    INVENTORY_INDEXES,
+    SCHEDULE_INDEXES,
+    TASK_INDEXES,
+    MongoAssetInventory,
+    MongoScheduleRepository,
+    MongoTaskRepository,
+    create_schedule_indexes,
+    create_task_indexes,
+)
+from cam_tasks.repository.observed import ObservedTaskRepository
+from cam_tasks.repository.protocol import (
+    AssetInventory,
+    ClaimOrder,
+    ScheduleRepository,
+    TaskRepository,
+)
 
 __all__ = [
     "INVENTORY_INDEXES",
@@ -32,8 +43,6 @@ __all__ = [
     "ObservedTaskRepository",
     "ScheduleRepository",
     "Stores",
-    "TaskChange",
-    "TaskListener",
     "TaskRepository",
     "create_schedule_indexes",
     "create_task_indexes",

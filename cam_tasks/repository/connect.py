@@ -19,24 +19,26 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError as DriverConfigurationError
 
 from cam_tasks.domain import Clock, ConfigurationError, SystemClock
-from cam_tasks.repository.inventory import MemoryAssetInventory, MongoAssetInventory
-from cam_tasks.repository.memory import MemoryTaskRepository
-from cam_tasks.repository.mongo import MongoTaskRepository
-from cam_tasks.repository.mongo_schedules import MongoScheduleRepository
-from cam_tasks.repository.protocol import AssetInventory, TaskRepository
-from cam_tasks.repository.schedules import MemoryScheduleRepository, ScheduleRepository
+from cam_tasks.repository.memory import (
+    MemoryAssetInventory,
+    MemoryScheduleRepository,
+    MemoryTaskRepository,
+)
+from cam_tasks.repository.mongo import (
+    MongoAssetInventory,
+    MongoScheduleRepository,
+    MongoTaskRepository,
+)
+from cam_tasks.repository.protocol import AssetInventory, ScheduleRepository, TaskRepository
 
 __all__ = ["SCHEMES", "Stores", "open_stores", "stores_for_database"]
-
-#: The URI schemes :func:`open_stores` accepts.
-SCHEMES = ("memory", "mongomock", "mongodb", "mongodb+srv")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,69 @@ def stores_for_database(database: Any, *, retention_s: float | None = None) -> S
     return _mongo_stores(database, backend, retention_s, client=None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """What :func:`open_stores` was told beside the URI."""
+
+    database: str
+    retention_s: float | None
+    server_selection_timeout_s: float
+    operation_timeout_s: float | None
+    clock: Clock | None
+
+
+def _open_memory(uri: str, options: _Options) -> Stores:
+    # The memory store prunes expired tasks itself, so it must judge time by the same clock as
+    # everything else (a database's TTL monitor uses the server's).
+    tasks = MemoryTaskRepository(
+        retention_s=options.retention_s, clock=options.clock or SystemClock()
+    )
+    return Stores(
+        tasks, MemoryAssetInventory(), "memory", _closer(tasks), MemoryScheduleRepository()
+    )
+
+
+def _open_mongomock(uri: str, options: _Options) -> Stores:
+    try:
+        from mongomock_motor import AsyncMongoMockClient
+    except ImportError as exc:
+        raise ConfigurationError(
+            "mongomock:// needs the mongomock-motor package (pip install mongomock-motor)"
+        ) from exc
+    client: Any = AsyncMongoMockClient(tz_aware=True)
+    name = urlsplit(uri).path.strip("/") or options.database
+    return _mongo_stores(client[name], "mongomock", options.retention_s, client)
+
+
+def _open_mongodb(uri: str, options: _Options) -> Stores:
+    try:
+        client_options: dict[str, Any] = {
+            "tz_aware": True,
+            "serverSelectionTimeoutMS": max(1, round(options.server_selection_timeout_s * 1000)),
+        }
+        # Client-side operation timeout: without it, a server that accepts connections but
+        # stops answering hangs every request. An explicit timeoutMS in the URI wins.
+        if options.operation_timeout_s is not None and "timeoutms=" not in uri.lower():
+            client_options["timeoutMS"] = max(1, round(options.operation_timeout_s * 1000))
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **client_options)
+    except DriverConfigurationError as exc:  # InvalidURI is one; never echo the URI
+        scheme = uri.partition("://")[0].lower()
+        raise ConfigurationError(f"invalid {scheme}:// URI: {exc}") from exc
+    handle = client.get_default_database(default=options.database)
+    return _mongo_stores(handle, "mongodb", options.retention_s, client)
+
+
+#: Every store URI scheme and what opens it: the one place that names the backends.
+_OPENERS: Final[dict[str, Callable[[str, _Options], Stores]]] = {
+    "memory": _open_memory,
+    "mongomock": _open_mongomock,
+    "mongodb": _open_mongodb,
+    "mongodb+srv": _open_mongodb,
+}
+#: The URI schemes :func:`open_stores` accepts.
+SCHEMES: Final = tuple(_OPENERS)
+
+
 def open_stores(
     uri: str,
     *,
@@ -104,43 +169,13 @@ def open_stores(
     ``server_selection_timeout_s`` for a server (then DatabaseUnavailableError).
     """
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
-    if scheme == "memory":
-        # The memory store prunes expired tasks itself, so it must judge time by the same
-        # clock as everything else (a database's TTL monitor uses the server's).
-        tasks = MemoryTaskRepository(retention_s=retention_s, clock=clock or SystemClock())
-        return Stores(
-            tasks,
-            MemoryAssetInventory(),
-            "memory",
-            _closer(tasks),
-            schedules=MemoryScheduleRepository(),
+    opener = _OPENERS.get(scheme)
+    if opener is None:
+        raise ConfigurationError(
+            f"unsupported store URI scheme {scheme!r}: use one of "
+            + ", ".join(f"{s}://" for s in SCHEMES)
         )
-    if scheme == "mongomock":
-        try:
-            from mongomock_motor import AsyncMongoMockClient
-        except ImportError as exc:
-            raise ConfigurationError(
-                "mongomock:// needs the mongomock-motor package (pip install mongomock-motor)"
-            ) from exc
-        client: Any = AsyncMongoMockClient(tz_aware=True)
-        name = urlsplit(uri).path.strip("/") or database
-        return _mongo_stores(client[name], "mongomock", retention_s, client)
-    if scheme in ("mongodb", "mongodb+srv"):
-        try:
-            options: dict[str, Any] = {
-                "tz_aware": True,
-                "serverSelectionTimeoutMS": max(1, round(server_selection_timeout_s * 1000)),
-            }
-            # Client-side operation timeout: without it, a server that accepts connections but
-            # stops answering hangs every request. An explicit timeoutMS in the URI wins.
-            if operation_timeout_s is not None and "timeoutms=" not in uri.lower():
-                options["timeoutMS"] = max(1, round(operation_timeout_s * 1000))
-            mongo_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **options)
-        except DriverConfigurationError as exc:  # InvalidURI is one; never echo the URI
-            raise ConfigurationError(f"invalid {scheme}:// URI: {exc}") from exc
-        handle = mongo_client.get_default_database(default=database)
-        return _mongo_stores(handle, "mongodb", retention_s, mongo_client)
-    raise ConfigurationError(
-        f"unsupported store URI scheme {scheme!r}: use one of "
-        + ", ".join(f"{s}://" for s in SCHEMES)
+    options = _Options(
+        database, retention_s, server_selection_timeout_s, operation_timeout_s, clock
     )
+    return opener(uri, options)

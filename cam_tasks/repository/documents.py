@@ -1,56 +1,76 @@
-"""Task <-> MongoDB document mapping, and the fixed query shapes built from domain values.
+"""Models <-> stored documents, for every backend: tasks, schedules and inventory assets.
 
-Document shape: ``_id`` is the task id; every other :class:`Task` field keeps its name. Times are
-BSON dates (millisecond precision, read back as tz-aware UTC whatever the client's ``tz_aware``),
-enums are stored as their string values, ``error`` as ``{type, message}`` and ``history`` as a
-list of attempt dicts. ``expire_at`` exists only on finished tasks when retention is configured;
-it belongs to the storage (TTL index), not to the domain, so it is not mapped back.
+Task documents are derived from the fields of :class:`~cam_tasks.domain.Task`: each field keeps
+its name (``id`` is stored as ``_id``) and is converted by its declared type, so a field added to
+the domain model is stored, read back and defaulted for older documents without a line here.
+Times are BSON dates (millisecond precision, read back as tz-aware UTC whatever the client's
+``tz_aware``), enums are stored as their string values, ``error`` as ``{type, message}`` and
+``history`` as a list of attempt dicts. ``expire_at`` exists only on finished tasks when
+retention is configured; it belongs to the storage (TTL index), not to the domain, so it is not
+mapped back.
 
 Reading is a hot path (every claim, list and finishing write decodes documents), so documents
-are turned back into tasks with ``model_construct`` instead of full validation. That is safe
+are turned back into tasks without pydantic validation (:func:`build_task`). That is safe
 because only this module writes them: the decoder still normalises everything a driver may hand
 back differently (naive datetimes, lists for tuples, ints for floats, strings for enums).
+
+The memory backends store values through the same mapping, so a task reads back from
+``memory://`` exactly as MongoDB would give it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+import types
+import typing
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
-from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from cam_tasks.domain import (
-    DEFAULT_MAX_RETRIES,
     MAX_PAGE_SIZE,
+    Asset,
+    AssetScope,
     AttemptRecord,
-    Priority,
+    Schedule,
     Task,
     TaskError,
-    TaskFilter,
-    TaskStatus,
+    to_millis,
     utc,
 )
-from cam_tasks.repository.changes import Change, to_millis
 
 __all__ = [
+    "ASSET_KEY_FIELDS",
+    "ASSET_SORT_FIELDS",
+    "CONFIG_FIELDS",
+    "asset_criteria",
     "build_task",
     "check_page",
-    "encode_change",
-    "filter_to_query",
-    "one_of",
+    "check_schedule_page",
+    "check_scope",
+    "check_types",
+    "encode_value",
+    "schedule_from_document",
+    "schedule_to_document",
     "task_from_document",
     "task_to_document",
 ]
 
+# -- task fields, by declared type ------------------------------------------------------------
 
-def _time(value: datetime | None) -> datetime | None:
-    return None if value is None else to_millis(value)
+_Convert = Callable[[Any], Any]
 
 
 def _error_document(error: TaskError | None) -> dict[str, Any] | None:
     return None if error is None else {"type": error.type, "message": error.message}
+
+
+def _read_error(value: Mapping[str, Any] | None) -> TaskError | None:
+    if value is None:
+        return None
+    return TaskError.model_construct(type=value["type"], message=value.get("message", ""))
 
 
 def _record_document(record: AttemptRecord) -> dict[str, Any]:
@@ -64,48 +84,6 @@ def _record_document(record: AttemptRecord) -> dict[str, Any]:
     }
 
 
-def task_to_document(task: Task) -> dict[str, Any]:
-    """The document that stores ``task`` (no ``expire_at``: a new task never expires)."""
-    return {
-        "_id": task.id,
-        "type": task.type,
-        "status": task.status.value,
-        "params": task.params,
-        "result": task.result,
-        "error": _error_document(task.error),
-        "progress": float(task.progress),
-        "message": task.message,
-        "step": task.step,
-        "total_steps": task.total_steps,
-        "attempts": task.attempts,
-        "max_retries": task.max_retries,
-        "priority": int(task.priority),
-        "run_at": to_millis(task.run_at),
-        "timeout_s": task.timeout_s,
-        "created_by": task.created_by,
-        "project_id": task.project_id,
-        "idempotency_key": task.idempotency_key,
-        "created_at": to_millis(task.created_at),
-        "updated_at": to_millis(task.updated_at),
-        "started_at": _time(task.started_at),
-        "completed_at": _time(task.completed_at),
-        "owner": task.owner,
-        "lease_until": _time(task.lease_until),
-        "cancel_requested": task.cancel_requested,
-        "history": [_record_document(record) for record in task.history],
-    }
-
-
-def _read_time(value: datetime | None) -> datetime | None:
-    return None if value is None else utc(value)
-
-
-def _read_error(value: Mapping[str, Any] | None) -> TaskError | None:
-    if value is None:
-        return None
-    return TaskError.model_construct(type=value["type"], message=value.get("message", ""))
-
-
 def _read_record(value: Mapping[str, Any]) -> AttemptRecord:
     return AttemptRecord.model_construct(
         attempt=int(value["attempt"]),
@@ -115,6 +93,82 @@ def _read_record(value: Mapping[str, Any]) -> AttemptRecord:
         outcome=value["outcome"],
         error=_read_error(value.get("error")),
     )
+
+
+def _history_document(history: Sequence[AttemptRecord]) -> list[dict[str, Any]]:
+    return [_record_document(record) for record in history]
+
+
+def _read_history(value: Sequence[Mapping[str, Any]] | None) -> tuple[AttemptRecord, ...]:
+    return tuple(_read_record(record) for record in value or ())
+
+
+def _optional(convert: _Convert) -> _Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _enum_value(value: Enum) -> Any:
+    return value.value
+
+
+#: (encode, decode) per declared type; a type not listed is stored as it is (str, bool, dicts,
+#: ``Any``). Each pair must be exact inverses up to the normalisation described above.
+_BY_TYPE: dict[Any, tuple[_Convert, _Convert]] = {
+    datetime: (to_millis, utc),
+    float: (float, float),
+    int: (int, int),
+    bool: (bool, bool),
+    TaskError: (_error_document, _read_error),
+    tuple[AttemptRecord, ...]: (_history_document, _read_history),
+}
+
+
+def _converters(annotation: Any) -> tuple[_Convert | None, _Convert | None]:
+    """(encode, decode) for a field declared as ``annotation``: None where the value is
+    stored as it is."""
+    optional = False
+    if typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        optional = len(members) < len(typing.get_args(annotation))
+        annotation = members[0] if len(members) == 1 else Any
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        pair: tuple[_Convert, _Convert] | None = (_enum_value, annotation)
+    else:
+        pair = _BY_TYPE.get(annotation)
+    if pair is None:
+        return None, None
+    encode, decode = pair
+    if optional and annotation not in (TaskError,):  # TaskError's pair handles None itself
+        return _optional(encode), _optional(decode)
+    return encode, decode
+
+
+def _stored_name(field: str) -> str:
+    return "_id" if field == "id" else field
+
+
+def _default_of(info: FieldInfo) -> Callable[[], Any]:
+    return lambda: info.get_default(call_default_factory=True)
+
+
+_FieldCodec = tuple[str, str, _Convert | None, _Convert | None, Callable[[], Any]]
+#: Per Task field, in declaration order: (field, stored name, encode, decode, default factory).
+_TASK_CODEC: Final[tuple[_FieldCodec, ...]] = tuple(
+    (name, _stored_name(name), *_converters(info.annotation), _default_of(info))
+    for name, info in Task.model_fields.items()
+)
+#: Fields a document must have (no default): a document without one is not a task.
+_REQUIRED: Final = frozenset(name for name, info in Task.model_fields.items() if info.is_required())
+
+
+def task_to_document(task: Task) -> dict[str, Any]:
+    """The document that stores ``task`` (no ``expire_at``: a new task never expires)."""
+    values = task.__dict__
+    document: dict[str, Any] = {}
+    for name, stored, encode, _, _ in _TASK_CODEC:
+        value = values[name]
+        document[stored] = value if encode is None else encode(value)
+    return document
 
 
 #: Every field of a Task. Tasks built by :func:`build_task` all share this one set as their
@@ -130,7 +184,7 @@ def build_task(values: dict[str, Any]) -> Task:
     What ``Task.model_construct(**values)`` makes of a complete dict, minus its per-field
     bookkeeping: decoding is on every hot path (claims, finishes, memory-store writes). ``values``
     becomes the task's own ``__dict__``: the caller must not keep it. A dict missing a field
-    (a model that grew one) goes through ``model_construct``, which fills in the default.
+    goes through ``model_construct``, which fills in the default.
     """
     if len(values) != len(_TASK_FIELDS):
         return Task.model_construct(**values)
@@ -143,106 +197,110 @@ def build_task(values: dict[str, Any]) -> Task:
 
 
 def task_from_document(document: Mapping[str, Any]) -> Task:
-    """The task a document stores. Fields missing from older documents take their defaults."""
-    get = document.get
-    timeout_s = get("timeout_s")
-    step = get("step")
-    total_steps = get("total_steps")
-    return build_task(
-        {
-            "id": document["_id"],
-            "type": document["type"],
-            "status": TaskStatus(document["status"]),
-            "params": get("params") or {},
-            "result": get("result"),
-            "error": _read_error(get("error")),
-            "progress": float(get("progress", 0.0)),
-            "message": get("message", ""),
-            "step": None if step is None else int(step),
-            "total_steps": None if total_steps is None else int(total_steps),
-            "attempts": int(get("attempts", 0)),
-            "max_retries": int(get("max_retries", DEFAULT_MAX_RETRIES)),
-            "priority": int(get("priority", Priority.NORMAL)),
-            "run_at": utc(document["run_at"]),
-            "timeout_s": None if timeout_s is None else float(timeout_s),
-            "created_by": get("created_by", "system"),
-            "project_id": get("project_id"),
-            "idempotency_key": get("idempotency_key"),
-            "created_at": utc(document["created_at"]),
-            "updated_at": utc(document["updated_at"]),
-            "started_at": _read_time(get("started_at")),
-            "completed_at": _read_time(get("completed_at")),
-            "owner": get("owner"),
-            "lease_until": _read_time(get("lease_until")),
-            "cancel_requested": bool(get("cancel_requested", False)),
-            "history": tuple(_read_record(record) for record in get("history") or ()),
-        }
-    )
+    """The task a document stores. Fields missing from older documents take their defaults
+    (a stored null where the model has a non-null default, too); a document without a required
+    field raises KeyError."""
+    values: dict[str, Any] = {}
+    for name, stored, _, decode, default in _TASK_CODEC:
+        value = document.get(stored)
+        if value is None:
+            if name in _REQUIRED:
+                value = document[stored]  # KeyError when missing
+            elif stored not in document or default() is not None:
+                values[name] = default()
+                continue
+        values[name] = value if decode is None or value is None else decode(value)
+    return build_task(values)
 
 
-def _encode(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
+    """One domain value as a document stores it (for the fields of a change)."""
     if isinstance(value, datetime):
         return to_millis(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, TaskError):
         return _error_document(value)
-    if isinstance(value, BaseModel):  # pragma: no cover - no other model is ever a field value
-        return value.model_dump(mode="json")
+    if isinstance(value, AttemptRecord):
+        return _record_document(value)
     return value
-
-
-def encode_change(change: Change) -> dict[str, Any]:
-    """The update document that applies ``change`` in one atomic write."""
-    update: dict[str, Any] = {"$set": {name: _encode(v) for name, v in change.fields.items()}}
-    if change.attempts_delta:
-        update["$inc"] = {"attempts": change.attempts_delta}
-    if change.record is not None:
-        update["$push"] = {"history": _record_document(change.record)}
-    if change.touches_expiry:
-        if change.expire_at is None:
-            update["$unset"] = {"expire_at": ""}
-        else:
-            update["$set"]["expire_at"] = to_millis(change.expire_at)
-    return update
-
-
-def one_of(values: Iterable[str]) -> Any:
-    """An equality for one value, ``$in`` for several (sorted: stable query shapes).
-
-    TypeError for a bare string, which would otherwise read as a set of its characters.
-    """
-    if isinstance(values, str):
-        raise TypeError(f"expected a collection of strings, got the string {values!r}")
-    ordered = sorted(values)
-    return ordered[0] if len(ordered) == 1 else {"$in": ordered}
-
-
-def _statuses(statuses: Collection[TaskStatus]) -> Any:
-    return one_of(status.value for status in statuses)
-
-
-def filter_to_query(query: TaskFilter | None) -> dict[str, Any]:
-    """The query document for ``query``: every field maps to a fixed shape, and every value is
-    a plain string, set of strings or datetime, so nothing from a request becomes an operator.
-    An empty set matches nothing (``$in: []``)."""
-    document: dict[str, Any] = {}
-    if query is None:
-        return document
-    if query.types is not None:
-        document["type"] = one_of(query.types) if query.types else {"$in": []}
-    if query.statuses is not None:
-        document["status"] = _statuses(query.statuses) if query.statuses else {"$in": []}
-    if query.created_by is not None:
-        document["created_by"] = {"$eq": query.created_by}
-    if query.project_ids is not None:
-        document["project_id"] = {"$in": sorted(query.project_ids)}
-    if query.updated_since is not None:
-        document["updated_at"] = {"$gte": to_millis(query.updated_since)}
-    return document
 
 
 def check_page(offset: int, limit: int) -> None:
     """Raise ValueError for a page no repository serves (``limit`` 0 asks only for the total)."""
     if offset < 0 or not 0 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"need offset >= 0 and 0 <= limit <= {MAX_PAGE_SIZE}")
+
+
+# -- schedules --------------------------------------------------------------------------------
+
+#: The fields a configuration write (``replace``) may change; the rest is runtime state.
+CONFIG_FIELDS = (
+    "expression",
+    "timezone",
+    "type",
+    "params",
+    "priority",
+    "active",
+    "next_run_at",
+    "updated_at",
+)
+_SCHEDULE_TIME_FIELDS = frozenset(
+    name for name, info in Schedule.model_fields.items() if _converters(info.annotation)[0]
+)
+
+
+def schedule_to_document(schedule: Schedule) -> dict[str, Any]:
+    """The document that stores ``schedule`` (``_id`` is left to the server: names carry a
+    unique index; times truncated to milliseconds, as BSON keeps them)."""
+    document = schedule.model_dump()
+    for name in _SCHEDULE_TIME_FIELDS:
+        if isinstance(document[name], datetime):
+            document[name] = to_millis(document[name])
+    return document
+
+
+def schedule_from_document(document: Mapping[str, Any]) -> Schedule:
+    """The schedule a document stores (``_id`` and unknown fields are ignored)."""
+    fields = {name: document[name] for name in Schedule.model_fields if name in document}
+    for name in _SCHEDULE_TIME_FIELDS & fields.keys():
+        if isinstance(fields[name], datetime):
+            fields[name] = utc(fields[name])
+    return Schedule.model_validate(fields)
+
+
+def check_schedule_page(offset: int, limit: int) -> None:
+    if offset < 0 or limit < 0:
+        raise ValueError("offset and limit must be >= 0")
+
+
+def check_types(types: Collection[str] | None) -> None:
+    if isinstance(types, str):  # a bare string would read as a set of its characters
+        raise TypeError(f"expected a collection of task types, got the string {types!r}")
+
+
+# -- inventory assets -------------------------------------------------------------------------
+
+#: The identity of a stored asset (unique together).
+ASSET_KEY_FIELDS: Final = ("provider", "account_id", "region", "asset_type", "asset_id")
+#: The order of ``find()``.
+ASSET_SORT_FIELDS: Final = ("region", "asset_type", "asset_id")
+
+
+def check_scope(scope: AssetScope, upserts: Sequence[Asset]) -> None:
+    """ValueError for an upsert whose region or type is not the scope's: the scope is the key,
+    and an asset filed under the wrong one would be removed by the next sync of its own."""
+    for asset in upserts:
+        if asset.region != scope.region or asset.asset_type != scope.asset_type:
+            raise ValueError(
+                f"asset {asset.asset_id!r} ({asset.region}/{asset.asset_type}) does not belong "
+                f"to scope {scope.region}/{scope.asset_type}"
+            )
+
+
+def asset_criteria(offset: int, limit: int, **fields: str | None) -> dict[str, str]:
+    """find()'s query: fixed field names and string values only, so that nothing a caller
+    passes can become an operator. ValueError for a negative offset or limit."""
+    if offset < 0 or limit < 0:
+        raise ValueError("offset and limit must be >= 0")
+    return {name: str(value) for name, value in fields.items() if value is not None}

@@ -10,36 +10,27 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from cam_tasks.domain import Lease, Progress, Task, TaskError, TaskFilter, TaskPage, TaskStatus
+from cam_tasks.domain import (
+    Action,
+    Lease,
+    Progress,
+    Task,
+    TaskError,
+    TaskFilter,
+    TaskPage,
+    TaskStatus,
+)
+from cam_tasks.domain.events import TaskChange, TaskListener, written_action
 from cam_tasks.domain.stats import TaskStats
 from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
 
-__all__ = ["ObservedTaskRepository", "TaskChange", "TaskListener"]
+__all__ = ["ObservedTaskRepository"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskChange:
-    """One successful write. ``task`` is the task as written, except for ``heartbeat`` (which
-    returns no task: ``progress`` is what it wrote, if anything) and ``delete`` (gone)."""
-
-    action: str  # insert | claim | heartbeat | complete | fail | retry_later | release |
-    #              acknowledge_cancel | rescue | request_cancel | retry | delete
-    task_id: str
-    task: Task | None = None
-    progress: Progress | None = None
-
-
-TaskListener = Callable[[TaskChange], None]
-
-#: Attempt-ending writes that the store turns into a cancel when one was requested.
-_MAY_END_CANCELLED = frozenset({"retry_later", "release", "rescue"})
 
 
 class ObservedTaskRepository:
@@ -63,12 +54,10 @@ class ObservedTaskRepository:
             except Exception:
                 logger.exception("task listener failed", extra={"task_id": change.task_id})
 
-    def _emit_task(self, action: str, task: Task) -> Task:
-        if action in _MAY_END_CANCELLED and task.status is TaskStatus.CANCELLED:
-            # A cancel request was pending when the attempt ended: the store recorded the
-            # cancel instead, and listeners must hear what happened, not what was asked.
-            action = "acknowledge_cancel"
-        self._emit(TaskChange(action, task.id, task))
+    def _emit_task(self, requested: Action, task: Task) -> Task:
+        # Listeners hear what the store did, not what was asked (a release that a pending
+        # cancel request turned into a cancel is announced as acknowledge_cancel).
+        self._emit(TaskChange(written_action(requested, task), task.id, task))
         return task
 
     # -- pass-through ------------------------------------------------------------------------
@@ -81,6 +70,9 @@ class ObservedTaskRepository:
 
     async def ping(self) -> None:
         await self.inner.ping()
+
+    async def expires_at(self, task_id: str) -> datetime | None:
+        return await self.inner.expires_at(task_id)
 
     async def get(self, task_id: str) -> Task:
         return await self.inner.get(task_id)
@@ -109,12 +101,12 @@ class ObservedTaskRepository:
     # -- writes --------------------------------------------------------------------------------
 
     async def insert(self, task: Task) -> Task:
-        return self._emit_task("insert", await self.inner.insert(task))
+        return self._emit_task(Action.SUBMIT, await self.inner.insert(task))
 
     async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
         stored = await self.inner.insert_many(tasks)
         for task in stored:
-            self._emit_task("insert", task)
+            self._emit_task(Action.SUBMIT, task)
         return stored
 
     async def claim(
@@ -129,7 +121,7 @@ class ObservedTaskRepository:
         task = await self.inner.claim(
             types=types, owner=owner, now=now, lease_s=lease_s, order=order
         )
-        return None if task is None else self._emit_task("claim", task)
+        return None if task is None else self._emit_task(Action.CLAIM, task)
 
     async def heartbeat(
         self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None
@@ -137,29 +129,29 @@ class ObservedTaskRepository:
         cancel_requested = await self.inner.heartbeat(
             lease, now=now, lease_s=lease_s, progress=progress
         )
-        self._emit(TaskChange("heartbeat", lease.task_id, progress=progress))
+        self._emit(TaskChange(Action.HEARTBEAT, lease.task_id, progress=progress))
         return cancel_requested
 
     async def complete(
         self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None
     ) -> Task:
         task = await self.inner.complete(lease, now=now, result=result, progress=progress)
-        return self._emit_task("complete", task)
+        return self._emit_task(Action.COMPLETE, task)
 
     async def fail(
         self, lease: Lease, *, now: datetime, error: TaskError, progress: Progress | None = None
     ) -> Task:
         task = await self.inner.fail(lease, now=now, error=error, progress=progress)
-        return self._emit_task("fail", task)
+        return self._emit_task(Action.FAIL, task)
 
     async def retry_later(
         self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
     ) -> Task:
         task = await self.inner.retry_later(lease, now=now, run_at=run_at, error=error)
-        return self._emit_task("retry_later", task)
+        return self._emit_task(Action.RETRY_LATER, task)
 
     async def release(self, lease: Lease, *, now: datetime) -> Task:
-        return self._emit_task("release", await self.inner.release(lease, now=now))
+        return self._emit_task(Action.RELEASE, await self.inner.release(lease, now=now))
 
     async def acknowledge_cancel(
         self,
@@ -170,20 +162,22 @@ class ObservedTaskRepository:
         progress: Progress | None = None,
     ) -> Task:
         task = await self.inner.acknowledge_cancel(lease, now=now, result=result, progress=progress)
-        return self._emit_task("acknowledge_cancel", task)
+        return self._emit_task(Action.ACKNOWLEDGE_CANCEL, task)
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         rescued = await self.inner.rescue_expired(now=now, limit=limit)
         for task in rescued:
-            self._emit_task("rescue", task)
+            self._emit_task(Action.RESCUE, task)
         return rescued
 
     async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
-        return self._emit_task("request_cancel", await self.inner.request_cancel(task_id, now=now))
+        return self._emit_task(
+            Action.REQUEST_CANCEL, await self.inner.request_cancel(task_id, now=now)
+        )
 
     async def retry(self, task_id: str, *, now: datetime) -> Task:
-        return self._emit_task("retry", await self.inner.retry(task_id, now=now))
+        return self._emit_task(Action.RETRY, await self.inner.retry(task_id, now=now))
 
     async def delete(self, task_id: str) -> None:
         await self.inner.delete(task_id)
-        self._emit(TaskChange("delete", task_id))
+        self._emit(TaskChange(Action.DELETE, task_id))

@@ -1,4 +1,5 @@
-"""The storage contracts. Every backend passes one shared contract suite (tests/repository/).
+"""The storage contracts, all in one place: tasks, schedules, the asset inventory. Every backend
+(``memory/``, ``mongo/``) passes one shared contract suite per protocol (tests/repository/).
 
 Concurrency: every method is safe to call from many coroutines and many processes sharing one
 database. State changes are single atomic conditional updates whose filter encodes the legal
@@ -24,6 +25,7 @@ from cam_tasks.domain import (
     AssetScope,
     Lease,
     Progress,
+    Schedule,
     Task,
     TaskError,
     TaskFilter,
@@ -32,7 +34,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.domain.stats import TaskStats
 
-__all__ = ["AssetInventory", "ClaimOrder", "TaskRepository"]
+__all__ = ["AssetInventory", "ClaimOrder", "ScheduleRepository", "TaskRepository"]
 
 #: Which due task a claim takes: ``priority`` (the normal order) or ``age`` (the oldest, whatever
 #: its priority; the dispatcher's periodic fair claim, see docs/scheduling.md).
@@ -75,6 +77,11 @@ class TaskRepository(Protocol):
 
     async def get(self, task_id: str) -> Task:
         """The task, or TaskNotFoundError."""
+        ...
+
+    async def expires_at(self, task_id: str) -> datetime | None:
+        """When retention will remove the task (None: never, e.g. while it is active, or without
+        retention). TaskNotFoundError when there is no such task."""
         ...
 
     async def list(self, query: TaskFilter, *, offset: int, limit: int) -> TaskPage:
@@ -245,4 +252,115 @@ class AssetInventory(Protocol):
         limit: int = 100,
     ) -> tuple[builtins.list[Asset], int]:
         """Stored assets matching the criteria, ordered by (region, type, id), and the total."""
+        ...
+
+
+class ScheduleRepository(Protocol):
+    """Where schedules live. Errors: ScheduleNotFoundError / ScheduleExistsError as documented,
+    DatabaseUnavailableError when the store cannot be reached (driver errors never escape).
+
+    Every write is one atomic conditional update. Two conditions carry the scheduling
+    guarantees:
+
+    - a **configuration write** (:meth:`replace`) matches the ``revision`` its caller read and
+      increments it: a change computed from a stale read matches nothing;
+    - a **fire claim** (:meth:`claim_fire`) matches ``{name, active: true, revision,
+      next_run_at: T, firing_at: null}`` and moves ``next_run_at`` past ``T`` while recording
+      ``firing_at = T``: of any number of racing schedulers exactly one wins the slot ``T``,
+      and none wins a slot computed from a configuration that changed meanwhile.
+    """
+
+    async def initialize(self) -> None:
+        """Create indexes (idempotent). Call once before use."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the repository owns (not a database handle it was given). Idempotent."""
+        ...
+
+    async def insert(self, schedule: Schedule) -> Schedule:
+        """Store a new schedule; ScheduleExistsError when the name is taken (of concurrent
+        inserts with one name exactly one succeeds)."""
+        ...
+
+    async def get(self, name: str) -> Schedule:
+        """The schedule, or ScheduleNotFoundError."""
+        ...
+
+    async def list(
+        self, *, active: bool | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[builtins.list[Schedule], int]:
+        """One page of schedules ordered by name (``active`` filters when given) and the total.
+        ValueError for a negative offset or limit."""
+        ...
+
+    async def replace(self, schedule: Schedule, *, revision: int) -> Schedule | None:
+        """Write the configuration of ``schedule`` (expression, timezone, type, params,
+        priority, active, next_run_at, updated_at) and ``revision + 1``, if the stored revision
+        is still ``revision``. Runtime state (last_*, firing_at) is left alone.
+
+        Returns the stored schedule after the write; None when the revision moved (re-read and
+        try again); ScheduleNotFoundError when the schedule is gone.
+        """
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete the schedule; ScheduleNotFoundError when there is none."""
+        ...
+
+    # -- the scheduler's side -------------------------------------------------------------------
+
+    async def due(
+        self, *, now: datetime, types: Collection[str] | None = None, limit: int = 100
+    ) -> builtins.list[Schedule]:
+        """Active schedules with ``next_run_at <= now`` (of one of ``types`` when given),
+        earliest first."""
+        ...
+
+    async def firing(
+        self, *, types: Collection[str] | None = None, limit: int = 100
+    ) -> builtins.list[Schedule]:
+        """Schedules with a claimed fire whose task is not recorded (``firing_at`` set), of one
+        of ``types`` when given."""
+        ...
+
+    async def next_run_at(self, *, types: Collection[str] | None = None) -> datetime | None:
+        """The earliest ``next_run_at`` of an active schedule (of one of ``types`` when given),
+        or None."""
+        ...
+
+    async def claim_fire(
+        self,
+        name: str,
+        *,
+        revision: int,
+        fire_at: datetime,
+        next_run_at: datetime | None,
+        now: datetime,
+    ) -> Schedule | None:
+        """Claim the slot ``fire_at``: atomically, if the schedule is active, at ``revision``,
+        due at ``fire_at`` and has no fire pending, set ``next_run_at``, ``firing_at = fire_at``
+        and ``last_run_at = now``. Returns the schedule after the claim, or None when any
+        condition failed (another scheduler won, or the schedule changed or vanished)."""
+        ...
+
+    async def skip_fire(
+        self, name: str, *, revision: int, fire_at: datetime, next_run_at: datetime | None
+    ) -> bool:
+        """Like :meth:`claim_fire` without firing: only move ``next_run_at`` on (a missed slot
+        under the "skip" misfire policy). True when this call moved it."""
+        ...
+
+    async def finish_fire(
+        self, name: str, *, fire_at: datetime, task_id: str | None, error: str | None
+    ) -> bool:
+        """Record the outcome of the fire claimed for ``fire_at``: clear ``firing_at`` and set
+        ``last_task_id`` and ``last_error``, if ``firing_at`` is still ``fire_at``. True when
+        this call recorded it (False: already recorded by another scheduler, or deleted)."""
+        ...
+
+    async def record_run(self, name: str, *, now: datetime, task_id: str) -> Schedule:
+        """Record a task fired outside the timetable (run now): ``last_run_at = now``,
+        ``last_task_id``, no ``last_error``; ``next_run_at`` is left alone.
+        ScheduleNotFoundError when the schedule is gone."""
         ...

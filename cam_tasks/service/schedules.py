@@ -34,7 +34,7 @@ from cam_tasks.domain import (
     parse_timezone,
     schedule_task_creator,
 )
-from cam_tasks.repository.schedules import ScheduleRepository
+from cam_tasks.repository.protocol import ScheduleRepository
 from cam_tasks.service.tasks import TaskService
 
 __all__ = ["ScheduleNotifier", "ScheduleService"]

@@ -12,10 +12,9 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from cam_tasks.domain import Clock, InvalidParamsError, TaskFilter, TaskStatus
+from cam_tasks.domain import Action, Clock, InvalidParamsError, TaskChange, TaskFilter, TaskStatus
 from cam_tasks.domain.principal import Principal
 from cam_tasks.domain.stats import TaskStats
-from cam_tasks.repository.observed import TaskChange
 from cam_tasks.repository.protocol import TaskRepository
 
 __all__ = [
@@ -50,7 +49,7 @@ class ThroughputMeter:
         self._completed: deque[datetime] = deque()
 
     def __call__(self, change: TaskChange) -> None:
-        if change.action == "complete":
+        if change.action is Action.COMPLETE:
             now = self._clock.now()
             self._completed.append(now)
             self._forget(now)

@@ -23,8 +23,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Final, Protocol
 
-from cam_tasks.domain import Task
-from cam_tasks.repository.observed import TaskChange
+from cam_tasks.domain import Task, TaskChange
 
 __all__ = ["DEFAULT_WATCH_POLL_INTERVAL_S", "TaskReader", "TaskSubscription", "TaskWatcher"]
 

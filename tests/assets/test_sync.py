@@ -11,7 +11,7 @@ import pytest
 
 from cam_tasks.assets import sync_scope
 from cam_tasks.domain import Asset, AssetScope, PermanentError, SyncCounts
-from cam_tasks.repository.inventory import MemoryAssetInventory
+from cam_tasks.repository import MemoryAssetInventory
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 SCOPE = AssetScope(provider="fake", account_id="1", region="r1", asset_type="vm")

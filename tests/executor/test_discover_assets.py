@@ -22,7 +22,7 @@ from cam_tasks.domain import (
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor, DiscoverAssetsParams
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
-from cam_tasks.repository.inventory import MemoryAssetInventory
+from cam_tasks.repository import MemoryAssetInventory
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

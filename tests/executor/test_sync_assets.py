@@ -21,7 +21,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor, SyncAssetsParams
-from cam_tasks.repository.inventory import MemoryAssetInventory
+from cam_tasks.repository import MemoryAssetInventory
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 

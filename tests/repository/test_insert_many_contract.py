@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cam_tasks.domain import Task, TaskFilter, TaskStatus
-from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository, TaskChange
+from cam_tasks.domain import Action, Task, TaskChange, TaskFilter, TaskStatus
+from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository
 from tests.repository import test_task_repository_contract as contract
 from tests.repository.test_task_repository_contract import Repo, at, make
 
@@ -88,4 +88,4 @@ async def test_the_observed_store_announces_every_task_of_a_batch() -> None:
     stored = await observed.insert_many(tasks)
 
     announced: list[Any] = [(change.action, change.task) for change in changes]
-    assert announced == [("insert", task) for task in stored]
+    assert announced == [(Action.SUBMIT, task) for task in stored]

@@ -9,7 +9,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from cam_tasks.domain import Asset, AssetScope, ConfigurationError, DatabaseUnavailableError
-from cam_tasks.repository.inventory import MemoryAssetInventory, MongoAssetInventory
+from cam_tasks.repository import MemoryAssetInventory, MongoAssetInventory
 from cam_tasks.repository.protocol import AssetInventory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

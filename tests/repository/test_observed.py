@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cam_tasks.domain import ManualClock, TaskLostError, TaskStatus, new_task
-from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository, TaskChange
+from cam_tasks.domain import ManualClock, TaskChange, TaskLostError, TaskStatus, new_task
+from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository
 
 
 async def test_listeners_hear_each_successful_write_in_order() -> None:
@@ -28,7 +28,7 @@ async def test_listeners_hear_each_successful_write_in_order() -> None:
         await repo.complete(claimed.lease, now=clock.now(), result=None)
     await repo.delete(task.id)
 
-    assert [c.action for c in heard] == ["insert", "claim", "heartbeat", "complete", "delete"]
+    assert [c.action for c in heard] == ["submit", "claim", "heartbeat", "complete", "delete"]
     assert {c.task_id for c in heard} == {task.id}
     assert heard[3].task == done
     assert done.status is TaskStatus.COMPLETED

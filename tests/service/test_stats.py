@@ -6,8 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cam_tasks.domain import InvalidParamsError, ManualClock, TaskStatus, new_task
-from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository, TaskChange
+from cam_tasks.domain import (
+    Action,
+    InvalidParamsError,
+    ManualClock,
+    TaskChange,
+    TaskStatus,
+    new_task,
+)
+from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository
 from cam_tasks.service.stats import StatsService, ThroughputMeter
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -77,7 +84,7 @@ async def test_throughput_counts_completions_of_the_last_window(clock: ManualClo
     clock.advance(30)
     await complete_one()
     await complete_one()
-    meter(TaskChange("fail", "x"))  # other changes are not completions
+    meter(TaskChange(Action.FAIL, "x"))  # other changes are not completions
     assert meter.completed() == 3
 
     clock.advance(30)  # the first completion is exactly 60 s old: out

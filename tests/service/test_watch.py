@@ -8,8 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cam_tasks.domain import DatabaseUnavailableError, Task, TaskNotFoundError, new_task
-from cam_tasks.repository.observed import TaskChange
+from cam_tasks.domain import (
+    Action,
+    DatabaseUnavailableError,
+    Task,
+    TaskChange,
+    TaskNotFoundError,
+    new_task,
+)
 from cam_tasks.service import TaskWatcher
 from tests.support.waiting import eventually
 
@@ -64,7 +70,7 @@ async def test_local_news_wakes_every_subscriber_with_a_single_read(store: Store
         reads = store.reads
 
         store.write(progress=42.0)
-        watcher.on_change(TaskChange("heartbeat", "t1"))
+        watcher.on_change(TaskChange(Action.HEARTBEAT, "t1"))
 
     assert progress == [42.0] * 10
     assert store.reads == reads + 1
@@ -80,7 +86,7 @@ async def test_news_of_another_task_wakes_nobody(store: Store) -> None:
     watcher = TaskWatcher(store, poll_interval_s=NEVER_S)
     async with watcher.subscribe("t1") as subscription:
         assert await subscription.next() is not None
-        watcher.on_change(TaskChange("heartbeat", "other"))
+        watcher.on_change(TaskChange(Action.HEARTBEAT, "other"))
         assert await subscription.next(timeout_s=0.01) is None
     await watcher.close()
 
@@ -111,7 +117,7 @@ async def test_a_failed_read_is_raised_and_the_next_one_recovers(store: Store) -
         with pytest.raises(DatabaseUnavailableError):
             await subscription.next()
         store.failure = None
-        watcher.on_change(TaskChange("heartbeat", "t1"))
+        watcher.on_change(TaskChange(Action.HEARTBEAT, "t1"))
         assert await subscription.next() is not None
     await watcher.close()
 

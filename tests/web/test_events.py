@@ -13,8 +13,7 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 import cam_tasks
-from cam_tasks.domain import Task
-from cam_tasks.repository.observed import TaskChange
+from cam_tasks.domain import Action, Task, TaskChange
 from cam_tasks.web.events import StreamPosition, events_of
 from tests.support.waiting import eventually
 from tests.test_end_to_end import settings as end_to_end_settings
@@ -216,7 +215,7 @@ async def test_an_unexpected_failure_ends_the_stream_and_is_logged(
             raise RuntimeError("a bug")
 
         monkeypatch.setattr(live.observed, "get", broken)  # what the watcher reads through
-        live.watcher.on_change(TaskChange("heartbeat", task.id))
+        live.watcher.on_change(TaskChange(Action.HEARTBEAT, task.id))
 
         assert await rest_of(items) == []
     assert "event stream failed" in caplog.text

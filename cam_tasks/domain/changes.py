@@ -1,10 +1,22 @@
-"""What each state change writes, backend-neutral: one definition for every repository.
+"""The lifecycle's policy: which action a request really leads to, and what each action writes.
 
-The Mongo repository encodes a :class:`Change` into one conditional update; the memory repository
-applies it with ``model_copy``. Both therefore change exactly the same fields for each action, and
-the target status always comes from the transition table (``TRANSITIONS[action].target``).
+Decided here once, applied by every store (SAQ's ``finish``/``_finish`` split; River's driver
+primitives under a maintenance policy): a store asks these functions what to write and writes it
+as one atomic conditional update; it never decides a status, a history record or an expiry
+itself. The Mongo repository encodes a :class:`Change` into one update document; the memory
+repository applies it to its copy. Both therefore change exactly the same fields for each
+action, and the target status always comes from the transition table
+(``TRANSITIONS[action].target``).
 
-Rules encoded here:
+Decisions:
+
+- :func:`ending_action`: a cancel request wins over handing an attempt back (release,
+  retry_later, rescue): back to pending, the next claim would clear the flag and lose it;
+- :func:`rescue_action`: a task whose owner's lease expired goes back to pending while attempts
+  remain, else fails (``lease_expired``), unless a cancel was requested;
+- :func:`cancel_action`: a pending task is cancelled at once, a running one only asked to stop.
+
+What a write contains:
 
 - every write sets ``updated_at``;
 - every write that ends an attempt appends one :class:`AttemptRecord` to ``history`` and clears
@@ -17,30 +29,26 @@ Rules encoded here:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from cam_tasks.domain import (
-    TRANSITIONS,
-    Action,
-    AttemptRecord,
-    Lease,
-    Progress,
-    TaskError,
-    TaskStatus,
-    utc,
-)
+from cam_tasks.domain.clock import to_millis
+from cam_tasks.domain.errors import IllegalTransitionError
+from cam_tasks.domain.status import TRANSITIONS, Action, TaskStatus
+from cam_tasks.domain.task import AttemptRecord, Lease, Progress, TaskError
 
 __all__ = [
     "LEASE_EXPIRED",
     "Change",
+    "cancel_action",
     "cancel_change",
     "cancel_flag_change",
     "claim_change",
+    "ending_action",
     "finish_change",
     "heartbeat_change",
+    "rescue_action",
     "retry_change",
-    "to_millis",
 ]
 
 #: The error a rescued attempt records: its owner stopped renewing the lease (it died or hung).
@@ -59,17 +67,6 @@ _OUTCOMES: dict[Action, str] = {
 }
 
 
-def to_millis(value: datetime) -> datetime:
-    """``value`` as a BSON date keeps it: tz-aware UTC, truncated to milliseconds.
-
-    Every backend stores times through here, so they all compare and order alike.
-    """
-    if value.tzinfo is UTC and not value.microsecond % 1000:
-        return value  # already so (the usual case: SystemClock's): no new datetime
-    value = utc(value)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
 @dataclass(frozen=True, slots=True)
 class Change:
     """The fields one action writes, as domain values.
@@ -84,6 +81,45 @@ class Change:
     record: AttemptRecord | None = None
     expire_at: datetime | None = None
     touches_expiry: bool = True
+
+
+#: Actions that hand an attempt back rather than end the task: a cancel request wins over them.
+_YIELDS_TO_CANCEL = frozenset(
+    {Action.RELEASE, Action.RETRY_LATER, Action.RESCUE, Action.RESCUE_EXHAUSTED}
+)
+
+
+def ending_action(requested: Action, *, cancel_requested: bool) -> Action:
+    """The action that ends an attempt when ``requested`` is asked for and the task's cancel
+    flag is ``cancel_requested``: ``acknowledge_cancel`` instead of handing the task back
+    (release, retry_later, rescue), since the next claim would clear the flag and lose the
+    request; ``requested`` otherwise.
+
+    A store applies it in its conditional write: for each value of the flag, it writes the
+    action this returns, filtered on that value (so a request that arrives between a read and
+    the write makes the write miss instead of being dropped).
+    """
+    if cancel_requested and requested in _YIELDS_TO_CANCEL:
+        return Action.ACKNOWLEDGE_CANCEL
+    return requested
+
+
+def rescue_action(*, attempts: int, max_attempts: int, cancel_requested: bool) -> Action:
+    """What becomes of a running task whose owner's lease expired (its process died or hung):
+    pending again while attempts remain (``rescue``), failed with ``lease_expired`` when none
+    does (``rescue_exhausted``), cancelled when a cancel was requested."""
+    action = Action.RESCUE_EXHAUSTED if attempts >= max_attempts else Action.RESCUE
+    return ending_action(action, cancel_requested=cancel_requested)
+
+
+def cancel_action(task_id: str, status: TaskStatus) -> Action:
+    """What a cancel request does to a task in ``status``: ``cancel`` (pending: cancelled at
+    once) or ``request_cancel`` (running: flagged; its owner stops it and acknowledges).
+    IllegalTransitionError for a finished task."""
+    for action in (Action.CANCEL, Action.REQUEST_CANCEL):
+        if status in TRANSITIONS[action].sources:
+            return action
+    raise IllegalTransitionError(task_id, status.value, Action.CANCEL.value)
 
 
 def _target(action: Action) -> TaskStatus:

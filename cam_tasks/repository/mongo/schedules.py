@@ -1,10 +1,10 @@
 """The MongoDB schedule store: :class:`ScheduleRepository` on the ``schedules`` collection.
 
 Works on a PyMongo async, Motor or mongomock-motor database. Every write is one conditional
-update (see :mod:`cam_tasks.repository.schedules` for the two conditions the scheduling
-guarantees rest on); every driver call runs inside
-:func:`~cam_tasks.repository.driver.unavailable_as_domain_error`. Names are always matched with
-``$eq``, so no value can act as an operator.
+update (see :class:`cam_tasks.repository.protocol.ScheduleRepository` for the two conditions
+the scheduling guarantees rest on); every driver call runs inside
+:func:`~cam_tasks.repository.mongo.driver.unavailable_as_domain_error`. Names are always
+matched with ``$eq``, so no value can act as an operator.
 """
 
 from __future__ import annotations
@@ -17,18 +17,17 @@ from typing import Any
 from pymongo import ReturnDocument, WriteConcern
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from cam_tasks.domain import Schedule, ScheduleExistsError, ScheduleNotFoundError, utc
+from cam_tasks.domain import Schedule, ScheduleExistsError, ScheduleNotFoundError, to_millis, utc
 from cam_tasks.domain.lifecycle import Initializable
-from cam_tasks.repository import driver
-from cam_tasks.repository.changes import to_millis
-from cam_tasks.repository.schedule_indexes import create_schedule_indexes
-from cam_tasks.repository.schedules import (
+from cam_tasks.repository.documents import (
     CONFIG_FIELDS,
-    check_page,
+    check_schedule_page,
     check_types,
     schedule_from_document,
     schedule_to_document,
 )
+from cam_tasks.repository.mongo import driver
+from cam_tasks.repository.mongo.indexes import create_schedule_indexes
 
 __all__ = ["MongoScheduleRepository"]
 
@@ -42,7 +41,7 @@ def _type_filter(types: Collection[str] | None) -> dict[str, Any]:
 class MongoScheduleRepository(Initializable):
     """Schedules in one MongoDB collection (default ``schedules``), on a PyMongo async, Motor or
     mongomock-motor database. Every driver call runs inside
-    :func:`~cam_tasks.repository.driver.unavailable_as_domain_error`."""
+    :func:`~cam_tasks.repository.mongo.driver.unavailable_as_domain_error`."""
 
     def __init__(self, database: Any, *, collection_name: str = "schedules") -> None:
         self._database = database
@@ -88,7 +87,7 @@ class MongoScheduleRepository(Initializable):
     async def list(
         self, *, active: bool | None = None, offset: int = 0, limit: int = 100
     ) -> tuple[builtins.list[Schedule], int]:
-        check_page(offset, limit)
+        check_schedule_page(offset, limit)
         query: dict[str, Any] = {} if active is None else {"active": bool(active)}
         async with driver.unavailable_as_domain_error():
             total: int = await self._collection.count_documents(query)

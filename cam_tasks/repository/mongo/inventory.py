@@ -1,10 +1,9 @@
 """Asset inventory stores: what the last sync saw of each (provider, account, region, type) scope.
 
-Two backends implement :class:`~cam_tasks.repository.protocol.AssetInventory` and pass one
+The MongoDB backend of :class:`~cam_tasks.repository.protocol.AssetInventory` and pass one
 contract suite (``tests/repository/test_inventory_contract.py``):
 
-- :class:`MemoryAssetInventory`: a dict in this process, for tests and ``memory://`` demos.
-- :class:`MongoAssetInventory`: the ``assets`` collection. One document per asset::
+the ``assets`` collection. One document per asset::
 
       {provider, account_id, region, asset_type, asset_id,   # the unique key
        name, attributes, fingerprint, synced_at}
@@ -25,113 +24,18 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany, IndexModel, ReplaceOne, UpdateMany
+from pymongo import ASCENDING, DeleteMany, ReplaceOne, UpdateMany
 
 from cam_tasks.domain import Asset, AssetScope
-from cam_tasks.repository.driver import unavailable_as_domain_error
-from cam_tasks.repository.indexes import create_indexes
+from cam_tasks.repository.documents import ASSET_SORT_FIELDS, asset_criteria, check_scope
+from cam_tasks.repository.mongo.driver import unavailable_as_domain_error
+from cam_tasks.repository.mongo.indexes import INVENTORY_INDEXES, create_indexes
 
-__all__ = ["INVENTORY_INDEXES", "MemoryAssetInventory", "MongoAssetInventory"]
-
-_KEY_FIELDS = ("provider", "account_id", "region", "asset_type", "asset_id")
-_SORT_FIELDS = ("region", "asset_type", "asset_id")
-
-#: Every index of the ``assets`` collection, declared once; ``initialize()`` creates them.
-INVENTORY_INDEXES: tuple[IndexModel, ...] = (
-    # The identity of an asset; also serves fingerprints(scope) and find() by provider+account,
-    # whose sort (region, asset_type, asset_id) follows this prefix.
-    IndexModel([(f, ASCENDING) for f in _KEY_FIELDS], name="asset_key", unique=True),
-    # find() without provider/account: the sort is still served by an index.
-    IndexModel([(f, ASCENDING) for f in _SORT_FIELDS], name="asset_order"),
-)
+__all__ = ["MongoAssetInventory"]
 
 # Removals go into DeleteMany operations of at most this many ids each, so that no single
 # operation nears the 16 MiB BSON document limit however many assets vanished at once.
 _REMOVALS_PER_OPERATION = 10_000
-
-
-def _check_scope(scope: AssetScope, upserts: Sequence[Asset]) -> None:
-    for asset in upserts:
-        if asset.region != scope.region or asset.asset_type != scope.asset_type:
-            raise ValueError(
-                f"asset {asset.asset_id!r} ({asset.region}/{asset.asset_type}) does not belong "
-                f"to scope {scope.region}/{scope.asset_type}"
-            )
-
-
-def _criteria(offset: int, limit: int, **fields: str | None) -> dict[str, str]:
-    """find()'s query: fixed field names and string values only, so that nothing a caller
-    passes can become an operator. ValueError for a negative offset or limit."""
-    if offset < 0 or limit < 0:
-        raise ValueError("offset and limit must be >= 0")
-    return {name: str(value) for name, value in fields.items() if value is not None}
-
-
-class MemoryAssetInventory:
-    """The inventory in a dict. Each method runs without awaiting, so calls from coroutines of
-    one event loop never interleave; nothing survives the process."""
-
-    def __init__(self) -> None:
-        # scope -> asset_id -> (asset, fingerprint)
-        self._scopes: dict[AssetScope, dict[str, tuple[Asset, str]]] = {}
-
-    async def initialize(self) -> None:
-        """Nothing to create; present for the protocol."""
-
-    async def fingerprints(self, scope: AssetScope) -> dict[str, str]:
-        stored = self._scopes.get(scope, {})
-        return {asset_id: fingerprint for asset_id, (_, fingerprint) in stored.items()}
-
-    async def write(
-        self,
-        scope: AssetScope,
-        *,
-        upserts: Sequence[Asset],
-        removals: Collection[str],
-        now: datetime,
-    ) -> None:
-        """Upsert ``upserts`` and delete ``removals`` in ``scope`` at once. ``now`` is not kept
-        (nothing reads it back from memory). ValueError, before any change, for an upsert
-        outside the scope."""
-        _check_scope(scope, upserts)
-        stored = self._scopes.setdefault(scope, {})
-        for asset in upserts:
-            stored[asset.asset_id] = (asset, asset.fingerprint())
-        for asset_id in removals:
-            stored.pop(asset_id, None)
-        if not stored:
-            del self._scopes[scope]
-
-    async def find(
-        self,
-        *,
-        provider: str | None = None,
-        account_id: str | None = None,
-        region: str | None = None,
-        asset_type: str | None = None,
-        offset: int = 0,
-        limit: int = 100,
-    ) -> tuple[list[Asset], int]:
-        """Matching assets ordered by (region, asset_type, asset_id) and their total.
-
-        ``limit=0`` returns only the total. ValueError for a negative offset or limit.
-        """
-        query = _criteria(
-            offset,
-            limit,
-            provider=provider,
-            account_id=account_id,
-            region=region,
-            asset_type=asset_type,
-        )
-        matches = [
-            stored[0]
-            for scope, assets in self._scopes.items()
-            if all(getattr(scope, name) == value for name, value in query.items())
-            for stored in assets.values()
-        ]
-        matches.sort(key=lambda a: (a.region, a.asset_type, a.asset_id))
-        return matches[offset : offset + limit], len(matches)
 
 
 class MongoAssetInventory:
@@ -185,7 +89,7 @@ class MongoAssetInventory:
         operations in parallel; they touch distinct keys, so their order does not matter.
         Raises ValueError (before any I/O) for an upsert outside the scope.
         """
-        _check_scope(scope, upserts)
+        check_scope(scope, upserts)
         key: dict[str, str] = scope.model_dump()  # provider, account_id, region, asset_type
         operations: list[Any] = [self._upsert(key, asset, now) for asset in upserts]
         ids = list(removals)
@@ -219,7 +123,7 @@ class MongoAssetInventory:
         ``limit=0`` returns only the total (MongoDB would read 0 as 'no limit').
         ValueError for a negative offset or limit.
         """
-        query = _criteria(
+        query = asset_criteria(
             offset,
             limit,
             provider=provider,
@@ -233,7 +137,7 @@ class MongoAssetInventory:
             if limit and offset < total:
                 cursor = (
                     self._collection.find(query, {"_id": 0})
-                    .sort([(f, ASCENDING) for f in _SORT_FIELDS])
+                    .sort([(f, ASCENDING) for f in ASSET_SORT_FIELDS])
                     .skip(offset)
                     .limit(limit)
                 )

@@ -2,9 +2,14 @@
 
 Works unchanged on a PyMongo async database (``AsyncMongoClient``, the default), a Motor
 database, or a mongomock-motor database: it uses only the collection API they share, and
-:func:`cam_tasks.repository.driver.aggregate` where they differ. Every driver call runs inside
-:func:`~cam_tasks.repository.driver.unavailable_as_domain_error`, so connectivity failures leave
-as :class:`DatabaseUnavailableError` and nothing else of the driver escapes on purpose.
+:func:`cam_tasks.repository.mongo.driver.aggregate` where they differ. Every driver call runs
+inside :func:`~cam_tasks.repository.mongo.driver.unavailable_as_domain_error`, so connectivity
+failures leave as :class:`DatabaseUnavailableError` and nothing else of the driver escapes on
+purpose.
+
+What each write changes, and which action a request leads to, is decided by the domain
+(:mod:`cam_tasks.domain.changes`); this class turns those decisions into conditional updates.
+Statistics are aggregated in :mod:`cam_tasks.repository.mongo.stats`.
 
 Why the writes look the way they do:
 
@@ -35,10 +40,11 @@ from cam_tasks.domain import (
     DEFAULT_MAX_RETRIES,
     TRANSITIONS,
     Action,
-    CamTasksError,
+    DatabaseUnavailableError,
     IllegalTransitionError,
     Lease,
     Progress,
+    StoreError,
     Task,
     TaskError,
     TaskFilter,
@@ -46,36 +52,26 @@ from cam_tasks.domain import (
     TaskNotFoundError,
     TaskPage,
     TaskStatus,
+    to_millis,
     utc,
 )
-from cam_tasks.domain.lifecycle import Initializable
-from cam_tasks.domain.stats import (
-    PERCENTILES,
-    DurationStats,
-    TaskStats,
-    TypeStats,
-    check_window,
-    rank_of,
-)
-from cam_tasks.repository import driver
-from cam_tasks.repository.changes import (
+from cam_tasks.domain.changes import (
+    cancel_action,
     cancel_change,
     cancel_flag_change,
     claim_change,
+    ending_action,
     finish_change,
     heartbeat_change,
+    rescue_action,
     retry_change,
-    to_millis,
 )
-from cam_tasks.repository.documents import (
-    check_page,
-    encode_change,
-    filter_to_query,
-    one_of,
-    task_from_document,
-    task_to_document,
-)
-from cam_tasks.repository.indexes import create_task_indexes
+from cam_tasks.domain.lifecycle import Initializable
+from cam_tasks.repository.documents import check_page, task_from_document, task_to_document
+from cam_tasks.repository.mongo import driver
+from cam_tasks.repository.mongo.indexes import create_task_indexes
+from cam_tasks.repository.mongo.queries import encode_change, filter_to_query, one_of, sources_of
+from cam_tasks.repository.mongo.stats import MongoTaskStats
 from cam_tasks.repository.protocol import ClaimOrder
 
 __all__ = ["MongoTaskRepository"]
@@ -90,19 +86,16 @@ _CLAIM_ORDERS: dict[str, list[tuple[str, int]]] = {
 _ONE_MS = timedelta(milliseconds=1)
 _NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
 _RUNNING = frozenset({TaskStatus.RUNNING})
-# A completed task's duration in milliseconds (BSON dates subtract to milliseconds).
-_DURATION_MS = {"$subtract": ["$completed_at", "$started_at"]}
 # Operator actions retry their conditional write when a concurrent change moved the task back
 # into a legal source status between the write and the read that explains why it missed.
 _OPERATOR_ROUNDS = 3
 _DUPLICATE_KEY = 11000
 
 
-def _sources(action: Action) -> Any:
-    return one_of(status.value for status in TRANSITIONS[action].sources)
+_sources = sources_of
 
 
-class MongoTaskRepository(Initializable):
+class MongoTaskRepository(MongoTaskStats, Initializable):
     """Tasks in one MongoDB collection (default ``tasks``).
 
     ``retention_s``: finished tasks get ``expire_at = completed_at + retention_s`` and the TTL
@@ -173,7 +166,7 @@ class MongoTaskRepository(Initializable):
                 if existing is not None:
                     return existing
             # The holder of the key was deleted in between: insert again.
-        raise CamTasksError(f"task {task.id!r}: its id or idempotency key keeps colliding")
+        raise StoreError(f"task {task.id!r}: its id or idempotency key keeps colliding")
 
     async def insert_many(self, tasks: Sequence[Task]) -> builtins.list[Task]:
         """One unordered ``insert_many``; a task refused for a duplicate id or idempotency key
@@ -186,11 +179,19 @@ class MongoTaskRepository(Initializable):
             async with driver.unavailable_as_domain_error():
                 await self._collection.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
+            # Translated here, at the boundary: only duplicates are resolved below.
             errors = exc.details.get("writeErrors", [])
-            if exc.details.get("writeConcernErrors") or any(
-                error.get("code") != _DUPLICATE_KEY for error in errors
-            ):
-                raise
+            if exc.details.get("writeConcernErrors"):
+                raise DatabaseUnavailableError(
+                    "the insert was not acknowledged by the required write concern"
+                ) from exc
+            others = [error for error in errors if error.get("code") != _DUPLICATE_KEY]
+            if others:
+                first = others[0]
+                raise StoreError(
+                    f"{len(others)} task(s) refused by the store: {first.get('errmsg', '')}",
+                    code=first.get("code"),
+                ) from exc
             refused = {int(error["index"]) for error in errors}
         stored = []
         for index, (task, document) in enumerate(zip(tasks, documents, strict=True)):
@@ -221,7 +222,6 @@ class MongoTaskRepository(Initializable):
         return task_from_document(document)
 
     async def expires_at(self, task_id: str) -> datetime | None:
-        """When retention removes the task (None: never). Not part of TaskRepository."""
         async with driver.unavailable_as_domain_error():
             document = await self._collection.find_one({"_id": task_id}, {"expire_at": True})
         if document is None:
@@ -254,110 +254,6 @@ class MongoTaskRepository(Initializable):
             if group["_id"] in TaskStatus.__members__.values():
                 counts[TaskStatus(group["_id"])] = int(group["count"])
         return counts
-
-    async def stats(
-        self,
-        *,
-        since: datetime,
-        until: datetime,
-        types: Collection[str] | None = None,
-        project_ids: Collection[str] | None = None,
-    ) -> TaskStats:
-        """Two aggregations over the window (served by the ``list_all``/``list_type`` indexes):
-        counts grouped by (type, status), and per type over the completed tasks their count,
-        mean duration and, where the server has ``$percentile`` (MongoDB >= 7.0, SecantusDB),
-        p50/p95 in the same ``$group``. Elsewhere (older servers, mongomock) each percentile is
-        one more aggregation per type that sorts that type's durations in the server and returns
-        only the value at the nearest rank (``$sort``, ``$skip``, ``$limit: 1``). Either way no
-        duration but the answers leaves the server. ValueError unless since < until.
-        """
-        check_window(since, until)
-        window: dict[str, Any] = {"created_at": {"$gte": to_millis(since), "$lt": to_millis(until)}}
-        if types is not None:
-            window["type"] = one_of(types) if types else {"$in": []}
-        if project_ids is not None:
-            window["project_id"] = {"$in": sorted(project_ids)}
-        counted = [
-            {"$match": window},
-            {"$group": {"_id": {"type": "$type", "status": "$status"}, "count": {"$sum": 1}}},
-        ]
-        completed = {**window, "status": TaskStatus.COMPLETED.value, "started_at": {"$ne": None}}
-        async with driver.unavailable_as_domain_error():
-            groups = await driver.aggregate(self._collection, counted)
-            durations = await self._durations(completed)
-        counts: dict[str, dict[TaskStatus, int]] = {}
-        for group in groups:
-            status = group["_id"].get("status")
-            if status in TaskStatus.__members__.values():
-                per_type = counts.setdefault(group["_id"]["type"], dict.fromkeys(TaskStatus, 0))
-                per_type[TaskStatus(status)] = int(group["count"])
-        entries = tuple(
-            TypeStats(task_type, counts[task_type], durations.get(task_type))
-            for task_type in sorted(counts)
-        )
-        return TaskStats(since=since, until=until, types=entries)
-
-    async def _durations(self, completed: dict[str, Any]) -> dict[str, DurationStats]:
-        group: dict[str, Any] = {
-            "_id": "$type",
-            "count": {"$sum": 1},
-            "avg_ms": {"$avg": "$duration_ms"},
-        }
-        if self._server_percentile is not False:
-            group["percentiles_ms"] = {
-                "$percentile": {
-                    "input": "$duration_ms",
-                    "p": list(PERCENTILES),
-                    "method": "approximate",
-                }
-            }
-        pipeline = [
-            {"$match": completed},
-            {"$project": {"type": True, "duration_ms": _DURATION_MS}},
-            {"$group": group},
-        ]
-        try:
-            groups = await driver.aggregate(self._collection, pipeline)
-        except driver.UNAVAILABLE_ERRORS:
-            raise  # some are OperationFailures too (ExecutionTimeout): not a missing operator
-        except (OperationFailure, NotImplementedError):
-            if self._server_percentile is not None:
-                raise
-            # MongoDB < 7.0 answers "unknown group operator", mongomock NotImplementedError.
-            logger.info("the server has no $percentile: percentiles use one sort per type")
-            self._server_percentile = False
-            return await self._durations(completed)
-        if self._server_percentile is None:
-            self._server_percentile = True
-        stats: dict[str, DurationStats] = {}
-        for found in groups:
-            count, avg_ms = int(found["count"]), float(found["avg_ms"])
-            percentiles = found.get("percentiles_ms")
-            if percentiles is None:
-                percentiles = [
-                    await self._duration_at_rank(completed, found["_id"], rank_of(count, p), avg_ms)
-                    for p in PERCENTILES
-                ]
-            p50, p95 = (float(value) / 1000 for value in percentiles)
-            stats[found["_id"]] = DurationStats(
-                count=count, avg_s=avg_ms / 1000, p50_s=p50, p95_s=p95
-            )
-        return stats
-
-    async def _duration_at_rank(
-        self, completed: dict[str, Any], task_type: str, rank: int, default_ms: float
-    ) -> float:
-        """The ``rank``-th shortest duration (1-based) of ``task_type``'s completed tasks."""
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {**completed, "type": task_type}},
-            {"$project": {"duration_ms": _DURATION_MS}},
-            {"$sort": {"duration_ms": 1, "_id": 1}},
-            {"$skip": rank - 1},
-            {"$limit": 1},
-        ]
-        found = await driver.aggregate(self._collection, pipeline)
-        # Empty only when tasks of the window were deleted since they were counted.
-        return float(found[0]["duration_ms"]) if found else default_ms
 
     # -- the worker side ----------------------------------------------------------------------
 
@@ -475,17 +371,25 @@ class MongoTaskRepository(Initializable):
     async def _finish_unless_cancelled(
         self, lease: Lease, action: Action, now: datetime, **values: Any
     ) -> Task:
-        """End the attempt with ``action`` (back to pending), or as cancelled when a cancel was
-        requested: the next claim would clear the flag, losing the request.
+        """End the attempt with what the domain makes of ``action`` for each value of the
+        task's cancel flag (:func:`~cam_tasks.domain.changes.ending_action`).
 
         Two conditional writes, each atomic: the first matches only without the flag, the
         second only with it. Within one attempt the flag only ever turns on (only a claim
         clears it, and the fence excludes a new claim), so when both miss the lease is lost.
         """
         try:
-            return await self._finish(lease, action, now, cancel_requested=False, **values)
+            return await self._finish(
+                lease,
+                ending_action(action, cancel_requested=False),
+                now,
+                cancel_requested=False,
+                **values,
+            )
         except TaskLostError:
-            return await self._finish(lease, Action.ACKNOWLEDGE_CANCEL, now, cancel_requested=True)
+            return await self._finish(
+                lease, ending_action(action, cancel_requested=True), now, cancel_requested=True
+            )
 
     async def retry_later(
         self, lease: Lease, *, now: datetime, run_at: datetime, error: TaskError
@@ -530,11 +434,12 @@ class MongoTaskRepository(Initializable):
         rescued: list[Task] = []
         for candidate in candidates:
             attempts = int(candidate.get("attempts", 0))
-            max_attempts = int(candidate.get("max_retries", DEFAULT_MAX_RETRIES)) + 1
-            action = Action.RESCUE_EXHAUSTED if attempts >= max_attempts else Action.RESCUE
             cancel_requested = bool(candidate.get("cancel_requested", False))
-            if cancel_requested:
-                action = Action.ACKNOWLEDGE_CANCEL
+            action = rescue_action(
+                attempts=attempts,
+                max_attempts=int(candidate.get("max_retries", DEFAULT_MAX_RETRIES)) + 1,
+                cancel_requested=cancel_requested,
+            )
             owner = candidate.get("owner")
             lease = Lease(candidate["_id"], owner or "", attempts)
             change = finish_change(
@@ -584,24 +489,19 @@ class MongoTaskRepository(Initializable):
         return None if document is None else task_from_document(document)
 
     async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
-        status = TaskStatus.PENDING
+        status = TaskStatus.PENDING  # a guess, read only when the write misses
         for _ in range(_OPERATOR_ROUNDS):
-            cancelled = await self._update_by_id(
-                task_id,
-                Action.CANCEL,
-                encode_change(cancel_change(now=now, retention_s=self._retention_s)),
+            action = cancel_action(task_id, status)  # IllegalTransitionError once finished
+            change = (
+                cancel_change(now=now, retention_s=self._retention_s)
+                if action is Action.CANCEL
+                else cancel_flag_change(now=now)
             )
-            if cancelled is not None:
-                return cancelled
-            # Not pending (any more): a running task is only asked to stop.
-            flagged = await self._update_by_id(
-                task_id, Action.ACKNOWLEDGE_CANCEL, encode_change(cancel_flag_change(now=now))
-            )
-            if flagged is not None:
-                return flagged
+            task = await self._update_by_id(task_id, action, encode_change(change))
+            if task is not None:
+                return task
+            # The status moved between the read and the write: decide again.
             status = await self._status_of(task_id)
-            if status.is_terminal:
-                break
         raise IllegalTransitionError(task_id, status.value, Action.CANCEL.value)
 
     async def retry(self, task_id: str, *, now: datetime) -> Task:

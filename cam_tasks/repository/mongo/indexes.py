@@ -1,6 +1,7 @@
-"""Every index of the ``tasks`` collection, declared in one place, and their idempotent creation.
+"""Every index cam_tasks creates, declared in one place, and their idempotent creation.
 
-Each index names the query it serves (see :mod:`cam_tasks.repository.mongo`). Compound keys
+``tasks`` collection (:data:`TASK_INDEXES`). Each index names the query it serves (see
+:mod:`cam_tasks.repository.mongo.tasks`). Compound keys
 follow the ESR rule: Equality fields first, then the Sort fields, then Range fields.
 
 - ``claim``: ``status`` =, ``type`` = / ``$in`` (equality), then the claim order
@@ -23,6 +24,22 @@ follow the ESR rule: Equality fields first, then the Sort fields, then Range fie
   ``expire_at`` has passed. Only finished tasks ever carry the field.
 
 Reads by ``_id`` (get, fenced writes, operator actions, delete) use the built-in ``_id`` index.
+
+``schedules`` collection (:data:`SCHEDULE_INDEXES`):
+
+- ``name``: unique; the identity of a schedule (every read and write by name) and the order of
+  the list.
+- ``due``: ``active`` =, then ``next_run_at`` (range and sort): the scheduler's "due now" query
+  and its "earliest next fire time" lookup (limit 1).
+- ``firing``: PARTIAL on documents whose ``firing_at`` is a date: the fires claimed but not yet
+  recorded (normally none, so the index stays empty).
+
+``assets`` collection (:data:`INVENTORY_INDEXES`):
+
+- ``asset_key``: unique (provider, account_id, region, asset_type, asset_id): the identity of
+  an asset; also serves ``fingerprints(scope)`` and ``find()`` by provider+account, whose sort
+  (region, asset_type, asset_id) follows this prefix.
+- ``asset_order``: ``find()`` without provider/account: the sort is still served by an index.
 """
 
 from __future__ import annotations
@@ -34,9 +51,17 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import OperationFailure
 
 from cam_tasks.domain import ConfigurationError
-from cam_tasks.repository.driver import unavailable_as_domain_error
+from cam_tasks.repository.documents import ASSET_KEY_FIELDS, ASSET_SORT_FIELDS
+from cam_tasks.repository.mongo.driver import unavailable_as_domain_error
 
-__all__ = ["TASK_INDEXES", "create_indexes", "create_task_indexes"]
+__all__ = [
+    "INVENTORY_INDEXES",
+    "SCHEDULE_INDEXES",
+    "TASK_INDEXES",
+    "create_indexes",
+    "create_schedule_indexes",
+    "create_task_indexes",
+]
 
 # Declared ascending although lists read newest first: a server walks an index backwards for
 # the exact reverse of its key order, so this serves `created_at desc, _id desc` all the same.
@@ -114,3 +139,25 @@ async def create_indexes(collection: Any, models: Sequence[IndexModel]) -> list[
 async def create_task_indexes(collection: Any) -> list[str]:
     """Create :data:`TASK_INDEXES` on the tasks collection (see :func:`create_indexes`)."""
     return await create_indexes(collection, TASK_INDEXES)
+
+
+SCHEDULE_INDEXES: tuple[IndexModel, ...] = (
+    IndexModel([("name", ASCENDING)], name="name", unique=True),
+    IndexModel([("active", ASCENDING), ("next_run_at", ASCENDING)], name="due"),
+    IndexModel(
+        [("firing_at", ASCENDING)],
+        name="firing",
+        partialFilterExpression={"firing_at": {"$type": "date"}},
+    ),
+)
+
+
+async def create_schedule_indexes(collection: Any) -> list[str]:
+    """Create :data:`SCHEDULE_INDEXES` (see :func:`create_indexes`). Idempotent."""
+    return await create_indexes(collection, SCHEDULE_INDEXES)
+
+
+INVENTORY_INDEXES: tuple[IndexModel, ...] = (
+    IndexModel([(f, ASCENDING) for f in ASSET_KEY_FIELDS], name="asset_key", unique=True),
+    IndexModel([(f, ASCENDING) for f in ASSET_SORT_FIELDS], name="asset_order"),
+)

@@ -1,11 +1,12 @@
 """The in-process task repository behind ``memory://``: the same contract, nothing persisted.
 
-It keeps frozen :class:`Task` objects by id (finished ones packed small, :mod:`.memory_table`),
-each write replacing one by a changed copy, and sorted indexes beside them
-(:mod:`.memory_indexes`), so claims, sweeps and list pages cost O(log n) like their MongoDB
-counterparts. State changes are the shared :mod:`.changes` definitions, so both backends write
-the same fields; every stored value goes through the document mapping on the way in, so a task
-reads back exactly as MongoDB would give it (UTC millisecond times, copied containers).
+It keeps frozen :class:`Task` objects by id (finished ones packed small, :mod:`.table`), each
+write replacing one by a changed copy, and sorted indexes beside them (:mod:`.indexes`), so
+claims, sweeps and list pages cost O(log n) like their MongoDB counterparts. What each write
+changes, and which action a request leads to, is decided by the domain
+(:mod:`cam_tasks.domain.changes`), so both backends write the same fields; every stored value
+goes through the document mapping on the way in, so a task reads back exactly as MongoDB would
+give it (UTC millisecond times, copied containers).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from cam_tasks.domain import (
     TRANSITIONS,
     Action,
     Clock,
-    IllegalTransitionError,
     Lease,
     Progress,
     SystemClock,
@@ -32,27 +32,31 @@ from cam_tasks.domain import (
     TaskNotFoundError,
     TaskPage,
     TaskStatus,
+    check_transition,
+    to_millis,
 )
-from cam_tasks.domain.lifecycle import Initializable
-from cam_tasks.domain.stats import TaskStats, stats_of_tasks
-from cam_tasks.repository.changes import (
+from cam_tasks.domain.changes import (
     Change,
+    cancel_action,
     cancel_change,
     cancel_flag_change,
     claim_change,
+    ending_action,
     finish_change,
     heartbeat_change,
+    rescue_action,
     retry_change,
-    to_millis,
 )
+from cam_tasks.domain.lifecycle import Initializable
+from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.documents import (
     build_task,
     check_page,
     task_from_document,
     task_to_document,
 )
-from cam_tasks.repository.memory_indexes import MemoryIndexes
-from cam_tasks.repository.memory_table import TaskTable
+from cam_tasks.repository.memory.indexes import MemoryIndexes
+from cam_tasks.repository.memory.table import TaskTable
 from cam_tasks.repository.protocol import ClaimOrder
 
 __all__ = ["MemoryTaskRepository"]
@@ -192,7 +196,6 @@ class MemoryTaskRepository(Initializable):
         return self._get(task_id)
 
     async def expires_at(self, task_id: str) -> datetime | None:
-        """When retention removes the task (None: never). Not part of TaskRepository."""
         self._get(task_id)
         return self._indexes.expiry_of(task_id)
 
@@ -277,9 +280,9 @@ class MemoryTaskRepository(Initializable):
 
     def _finish(self, lease: Lease, action: Action, now: datetime, **values: Any) -> Task:
         task = self._fenced(lease, TRANSITIONS[action].sources)
-        if action in (Action.RELEASE, Action.RETRY_LATER) and task.cancel_requested:
-            # Back to pending, the next claim would clear the flag and lose the request.
-            action, values = Action.ACKNOWLEDGE_CANCEL, {}
+        ending = ending_action(action, cancel_requested=task.cancel_requested)
+        if ending is not action:
+            action, values = ending, {}
         change = finish_change(
             action,
             lease,
@@ -332,10 +335,11 @@ class MemoryTaskRepository(Initializable):
         rescued: list[Task] = []
         for task_id in expired:
             task = self._tasks[task_id]
-            exhausted = task.attempts >= task.max_attempts
-            action = Action.RESCUE_EXHAUSTED if exhausted else Action.RESCUE
-            if task.cancel_requested:
-                action = Action.ACKNOWLEDGE_CANCEL
+            action = rescue_action(
+                attempts=task.attempts,
+                max_attempts=task.max_attempts,
+                cancel_requested=task.cancel_requested,
+            )
             lease = Lease(task.id, task.owner or "", task.attempts)
             change = finish_change(
                 action, lease, started_at=task.started_at, now=now, retention_s=self._retention_s
@@ -347,20 +351,16 @@ class MemoryTaskRepository(Initializable):
 
     async def request_cancel(self, task_id: str, *, now: datetime) -> Task:
         task = self._get(task_id)
-        if task.status in TRANSITIONS[Action.CANCEL].sources:
+        if cancel_action(task_id, task.status) is Action.CANCEL:
             return self._apply(task, cancel_change(now=now, retention_s=self._retention_s))
-        if task.status in TRANSITIONS[Action.ACKNOWLEDGE_CANCEL].sources:
-            return self._apply(task, cancel_flag_change(now=now))
-        raise IllegalTransitionError(task_id, task.status.value, Action.CANCEL.value)
+        return self._apply(task, cancel_flag_change(now=now))
 
     async def retry(self, task_id: str, *, now: datetime) -> Task:
         task = self._get(task_id)
-        if task.status not in TRANSITIONS[Action.RETRY].sources:
-            raise IllegalTransitionError(task_id, task.status.value, Action.RETRY.value)
+        check_transition(task_id, task.status, Action.RETRY)
         return self._apply(task, retry_change(now=now))
 
     async def delete(self, task_id: str) -> None:
         task = self._get(task_id)
-        if task.status not in TRANSITIONS[Action.DELETE].sources:
-            raise IllegalTransitionError(task_id, task.status.value, Action.DELETE.value)
+        check_transition(task_id, task.status, Action.DELETE)
         self._remove(task)
