@@ -53,6 +53,7 @@ from cam_tasks.domain.status import (
 )
 from cam_tasks.domain.task import (
     DEFAULT_MAX_RETRIES,
+    SUBMIT_OPTIONS,
     AttemptRecord,
     Lease,
     Priority,
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "MAX_PAGE_SIZE",
     "ROLE_PERMISSIONS",
+    "SUBMIT_OPTIONS",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
     "AccessDeniedError",

@@ -17,6 +17,7 @@ from cam_tasks.domain.status import TaskStatus
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
+    "SUBMIT_OPTIONS",
     "AttemptRecord",
     "Lease",
     "Priority",
@@ -90,7 +91,13 @@ class Lease:
 
 
 class Task(BaseModel):
-    """A stored task. Frozen: changes happen in the repository and come back as a new Task."""
+    """A stored task. Frozen: changes happen in the repository and come back as a new Task.
+
+    This class is the one list of a task's fields: the stored document, the views, the submit
+    request and :meth:`TaskService.submit`'s options are derived from it (what a submitter may
+    choose is named by :data:`SUBMIT_OPTIONS`). docs/architecture.md, "Adding a field", says
+    what else a new field may need.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -147,6 +154,18 @@ class Task(BaseModel):
         return max(0.0, (end - self.started_at).total_seconds())
 
 
+#: The fields of :class:`Task` a submitter chooses, beside ``type`` and ``params``; the rest are
+#: the runtime's. ``TaskService.submit``, ``TaskSubmission`` and the HTTP submit body take these
+#: (an absent option takes its default: the executor's registration, else the field's own).
+SUBMIT_OPTIONS: tuple[str, ...] = (
+    "priority",
+    "run_at",
+    "max_retries",
+    "timeout_s",
+    "idempotency_key",
+)
+
+
 class _TimeOrderedIds:
     """UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a 12-bit counter that keeps ids made
     in the same millisecond in creation order, then 62 random bits.
@@ -199,26 +218,19 @@ def new_task(
     params: dict[str, Any],
     now: datetime,
     run_at: datetime | None = None,
-    priority: int = Priority.NORMAL,
-    max_retries: int = DEFAULT_MAX_RETRIES,
-    timeout_s: float | None = None,
-    created_by: str = "system",
-    project_id: str | None = None,
-    idempotency_key: str | None = None,
     task_id: str | None = None,
+    **fields: Any,
 ) -> Task:
-    """A fresh pending task, due at ``run_at`` (default: now)."""
+    """A fresh pending task created at ``now``, due at ``run_at`` (default: now). ``fields``
+    are any other :class:`Task` fields (the submit options, ``created_by``…), validated by the
+    model (pydantic's ValidationError for a bad value, a TypeError-like error for an unknown
+    name)."""
     return Task(
         id=task_id or new_task_id(),
         type=task_type,
         params=params,
-        priority=int(priority),
         run_at=run_at or now,
-        max_retries=max_retries,
-        timeout_s=timeout_s,
-        created_by=created_by,
-        project_id=project_id,
-        idempotency_key=idempotency_key,
         created_at=now,
         updated_at=now,
+        **fields,
     )

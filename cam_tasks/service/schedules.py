@@ -108,10 +108,6 @@ class ScheduleService:
     def clock(self) -> Clock:
         return self._clock
 
-    def set_notifier(self, notifier: ScheduleNotifier) -> None:
-        """Wire the local scheduler once it exists."""
-        self._notifier = notifier
-
     # -- validation ---------------------------------------------------------------------------
 
     def _validated(

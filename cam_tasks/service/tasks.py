@@ -22,8 +22,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import ValidationError
+
 from cam_tasks.domain import (
     MAX_PAGE_SIZE,
+    SUBMIT_OPTIONS,
     Clock,
     InvalidParamsError,
     Permission,
@@ -37,7 +40,7 @@ from cam_tasks.domain import (
     new_task,
     utc,
 )
-from cam_tasks.executor import ExecutorRegistry
+from cam_tasks.executor import ExecutorRegistry, validation_details
 from cam_tasks.repository.protocol import TaskRepository
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
@@ -61,6 +64,9 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 200
 MAX_RETRIES_LIMIT = 1000
 
 _PRIORITY_NAMES = {p.name.lower(): p for p in Priority}
+#: Submit options with rules of their own in :meth:`TaskService._prepare` (names, executor
+#: defaults, ``delay_s``, key scoping); any other option is validated by the Task model.
+_CHECKED_HERE = frozenset({"priority", "run_at", "max_retries", "timeout_s", "idempotency_key"})
 
 Problems = builtins.list[dict[str, Any]]
 
@@ -163,10 +169,6 @@ class TaskService:
     def registry(self) -> ExecutorRegistry:
         return self._registry
 
-    def set_notifier(self, notifier: TaskNotifier) -> None:
-        """Wire the local dispatcher once it exists (it is built after the service)."""
-        self._notifier = notifier
-
     # -- submit -------------------------------------------------------------------------------
 
     async def submit(
@@ -174,17 +176,15 @@ class TaskService:
         task_type: str,
         params: Mapping[str, Any],
         *,
-        priority: int | str = Priority.NORMAL,
-        run_at: datetime | None = None,
-        delay_s: float | None = None,
-        max_retries: int | None = None,
-        timeout_s: float | None = None,
-        created_by: str = "system",
-        project_id: str | None = None,
-        idempotency_key: str | None = None,
         principal: Principal | None = None,
+        **options: Any,
     ) -> Task:
         """Validate and store one pending task, then wake the local dispatcher.
+
+        ``options`` are the task's submit options (:data:`~cam_tasks.domain.SUBMIT_OPTIONS`:
+        ``priority``, ``run_at``, ``max_retries``, ``timeout_s``, ``idempotency_key``…), plus
+        ``delay_s``, ``created_by`` and ``project_id`` (see :class:`TaskSubmission`); an
+        unknown keyword is a TypeError.
 
         With ``principal``, the task records its name as ``created_by`` and its home project as
         ``project_id`` (passing either as well is a ValueError), the role must permit
@@ -206,21 +206,7 @@ class TaskService:
         details; parameter problems under ``("params", …)``), :class:`QueueFullError` when
         ``max_pending`` (or the principal's cap) is reached. Nothing is stored when it raises.
         """
-        task = self._prepare(
-            TaskSubmission(
-                task_type,
-                params,
-                priority=priority,
-                run_at=run_at,
-                delay_s=delay_s,
-                max_retries=max_retries,
-                timeout_s=timeout_s,
-                created_by=created_by,
-                project_id=project_id,
-                idempotency_key=idempotency_key,
-            ),
-            principal,
-        )
+        task = self._prepare(TaskSubmission(task_type, params, **options), principal)
         await self._check_capacity(principal)
         return self._accepted(task, await self._repository.insert(task), principal)
 
@@ -257,10 +243,9 @@ class TaskService:
     def _prepare(self, submission: TaskSubmission, principal: Principal | None) -> Task:
         """The pending task ``submission`` asks for, every option checked (see :meth:`submit`
         for the rules and what it raises)."""
-        task_type, params, priority = submission.task_type, submission.params, submission.priority
-        run_at, delay_s, max_retries = submission.run_at, submission.delay_s, submission.max_retries
-        timeout_s, created_by = submission.timeout_s, submission.created_by
-        project_id, idempotency_key = submission.project_id, submission.idempotency_key
+        task_type, params = submission.task_type, submission.params
+        option = submission.option
+        created_by, project_id = option("created_by", "system"), option("project_id")
         if principal is not None:
             if created_by != "system" or project_id is not None:
                 raise ValueError("created_by and project_id come from the principal when given")
@@ -268,8 +253,10 @@ class TaskService:
             created_by, project_id = principal.name, principal.home_project
         spec = self._registry.get(task_type)
         problems: Problems = []
-        level = _parse_priority(priority, problems)
-        due = self._due(run_at, delay_s, problems)
+        level = _parse_priority(option("priority", Priority.NORMAL), problems)
+        due = self._due(option("run_at"), option("delay_s"), problems)
+        max_retries, timeout_s = option("max_retries"), option("timeout_s")
+        idempotency_key = option("idempotency_key")
         retries = spec.max_retries if max_retries is None else max_retries
         if not (
             isinstance(retries, int)
@@ -303,22 +290,33 @@ class TaskService:
             model = self._registry.validate(task_type, params)
         except InvalidParamsError as exc:
             problems = [*exc.details, *problems]
-        if problems:
+        # Every other option is an ordinary task field: the domain model validates it.
+        fields = {
+            name: submission.options[name]
+            for name in SUBMIT_OPTIONS
+            if name not in _CHECKED_HERE and submission.options.get(name) is not None
+        }
+        task: Task | None = None
+        if not problems:
+            try:
+                task = new_task(
+                    task_type=task_type,
+                    params=model.model_dump(mode="json"),
+                    now=self._clock.now(),
+                    run_at=due,
+                    priority=int(level),
+                    max_retries=retries,
+                    timeout_s=None if timeout is None else float(timeout),
+                    created_by=created_by,
+                    project_id=project_id,
+                    idempotency_key=_scoped_key(principal, idempotency_key),
+                    **fields,
+                )
+            except ValidationError as exc:
+                problems = validation_details(exc)
+        if task is None:
             raise InvalidParamsError(f"invalid submission of {task_type!r}", problems)
-
-        now = self._clock.now()
-        return new_task(
-            task_type=task_type,
-            params=model.model_dump(mode="json"),
-            now=now,
-            run_at=due,
-            priority=level,
-            max_retries=retries,
-            timeout_s=None if timeout is None else float(timeout),
-            created_by=created_by,
-            project_id=project_id,
-            idempotency_key=_scoped_key(principal, idempotency_key),
-        )
+        return task
 
     def _accepted(self, task: Task, stored: Task, principal: Principal | None) -> Task:
         """``stored`` (what inserting ``task`` returned), logged and announced."""

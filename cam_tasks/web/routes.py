@@ -291,7 +291,8 @@ async def submit_task(request: web.Request) -> web.Response:
         submission = SubmitTaskRequest.model_validate(body)
     except ValidationError as exc:
         raise InvalidParamsError("invalid request body", validation_details(exc)) from None
-    key = submission.idempotency_key
+    options = submission.options()
+    key = options.pop("idempotency_key", None)
     if header_key is not None and key is not None and header_key != key:
         raise InvalidParamsError(
             "conflicting idempotency keys",
@@ -307,13 +308,9 @@ async def submit_task(request: web.Request) -> web.Response:
     task = await _service(request).submit(
         submission.type,
         submission.params,
-        priority=submission.priority,
-        run_at=submission.run_at,
-        delay_s=submission.delay_s,
-        max_retries=submission.max_retries,
-        timeout_s=submission.timeout_s,
         idempotency_key=key if key is not None else header_key,
         principal=principal,
+        **options,
     )
     return _submitted(request, task)
 
@@ -349,19 +346,7 @@ async def _submit_batch(request: web.Request, items: list[Any]) -> web.Response:
     for _ in submissions[1:]:  # the first was counted with the request
         limiter.submitted(principal.name)
     tasks = await _service(request).submit_many(
-        [
-            TaskSubmission(
-                item.type,
-                item.params,
-                priority=item.priority,
-                run_at=item.run_at,
-                delay_s=item.delay_s,
-                max_retries=item.max_retries,
-                timeout_s=item.timeout_s,
-                idempotency_key=item.idempotency_key,
-            )
-            for item in submissions
-        ],
+        [TaskSubmission(item.type, item.params, **item.options()) for item in submissions],
         principal=principal,
     )
     data = [SubmittedView(task_id=task.id).model_dump(mode="json") for task in tasks]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Optional
 
 from pydantic import (
     AfterValidator,
@@ -22,11 +22,13 @@ from pydantic import (
     StrictInt,
     TypeAdapter,
     WithJsonSchema,
+    create_model,
     field_validator,
 )
 
 from cam_tasks.domain import (
     MAX_PAGE_SIZE,
+    SUBMIT_OPTIONS,
     AttemptRecord,
     Priority,
     Task,
@@ -96,25 +98,61 @@ UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 # -- requests ---------------------------------------------------------------------------------
 
 
-class SubmitTaskRequest(BaseModel):
-    """Body of ``POST /tasks``. ``params`` are checked later by the executor's own model."""
+class _SubmitTaskBody(BaseModel):
+    """What ``POST /tasks`` takes beside the task's submit options (those come from the domain
+    model: see :data:`SubmitTaskRequest`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: str = Field(min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] = Field(default_factory=dict)
-    priority: StrictInt | str = Priority.NORMAL
-    run_at: UtcInstant | None = None
     delay_s: StrictFloat | None = Field(default=None, ge=0, allow_inf_nan=False)
-    max_retries: StrictInt | None = Field(default=None, ge=0)
-    timeout_s: StrictFloat | None = Field(default=None, gt=0, allow_inf_nan=False)
-    idempotency_key: str | None = Field(
-        default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH
-    )
     #: Accepted and ignored: a task records who submitted it, and in which project, from the
     #: authenticated principal, never from the body.
     created_by: Any = Field(default=None, exclude=True)
     project_id: Any = Field(default=None, exclude=True)
+
+    def options(self) -> dict[str, Any]:
+        """The submit options given (``TaskService.submit``'s keywords), absent ones left out."""
+        values = self.__dict__
+        return {
+            name: values[name] for name in (*SUBMIT_OPTIONS, "delay_s") if values[name] is not None
+        }
+
+
+#: Submit options whose JSON form differs from their domain field (strict JSON types, names
+#: for priorities, RFC 3339 instants, bounds). Every other option of
+#: :data:`~cam_tasks.domain.SUBMIT_OPTIONS` is taken as its :class:`Task` field is declared,
+#: optional: a field added to the task and named there is accepted here without a change.
+_OPTION_FORMS: Final[dict[str, tuple[Any, Any]]] = {
+    "priority": (StrictInt | str, Priority.NORMAL),
+    "run_at": (UtcInstant | None, None),
+    "max_retries": (StrictInt | None, Field(default=None, ge=0)),
+    "timeout_s": (StrictFloat | None, Field(default=None, gt=0, allow_inf_nan=False)),
+    "idempotency_key": (
+        str | None,
+        Field(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH),
+    ),
+}
+
+
+def _option_form(name: str) -> tuple[Any, Any]:
+    form = _OPTION_FORMS.get(name)
+    if form is not None:
+        return form
+    info = Task.model_fields[name]
+    return (Optional[info.annotation], Field(default=None, description=info.description))  # noqa: UP045
+
+
+#: Body of ``POST /tasks``: ``type``, ``params`` (checked later by the executor's own model)
+#: and the task's submit options. Requests are ``extra="forbid"``.
+_SUBMIT_FIELDS: Final[dict[str, Any]] = {name: _option_form(name) for name in SUBMIT_OPTIONS}
+SubmitTaskRequest = create_model(
+    "SubmitTaskRequest",
+    __base__=_SubmitTaskBody,
+    __doc__="Body of ``POST /tasks``. ``params`` are checked later by the executor's own model.",
+    **_SUBMIT_FIELDS,
+)
 
 
 #: Most tasks one ``POST /tasks`` may submit as a JSON array.
@@ -225,49 +263,36 @@ def _error_fields(error: TaskError | None) -> dict[str, str] | None:
     return None if error is None else {"type": error.type, "message": error.message}
 
 
+#: Task fields a view never shows: the lease (a process identity and its deadline) and the
+#: idempotency key (namespaced per principal in storage). Every other field of :class:`Task`
+#: is shown as it is declared, so a new field appears in every view without a change here.
+_HIDDEN: Final = frozenset({"owner", "lease_until", "idempotency_key"})
+_SHOWN: Final = tuple(name for name in Task.model_fields if name not in _HIDDEN)
+
+
 def _view_fields(task: Task, now: datetime) -> dict[str, Any]:
     """The fields of a :class:`TaskView` of ``task`` as plain data (datetimes, enums, dicts):
-    the one place that says what a view shows, for :meth:`TaskView.of` and
-    :meth:`TaskView.dump` alike."""
+    the one place that says what a view shows, used by GET, lists and server-sent events."""
+    values = task.__dict__
+    fields = {name: values[name] for name in _SHOWN}
     running = task.status is TaskStatus.RUNNING
-    return {
-        "id": task.id,
-        "type": task.type,
-        "status": task.status,
-        "params": task.params,
-        "result": task.result,
-        "error": _error_fields(task.error),
-        "progress": task.progress,
-        "message": task.message,
-        "step": task.step,
-        "total_steps": task.total_steps,
-        "attempts": task.attempts,
-        "max_retries": task.max_retries,
-        "priority": task.priority,
-        "priority_name": _priority_name(task.priority),
-        "run_at": task.run_at,
-        "timeout_s": task.timeout_s,
-        "created_by": task.created_by,
-        "project_id": task.project_id,
-        "created_at": task.created_at,
-        "started_at": task.started_at,
-        "completed_at": task.completed_at,
-        "updated_at": task.updated_at,
-        # A retried task keeps no completed_at; only a running one counts up to now.
-        "duration": task.duration_s(now if running else None),
-        "eta_s": _eta_s(task, now) if running else None,
-        "cancel_requested": task.cancel_requested,
-        "history": [
-            {
-                "attempt": record.attempt,
-                "started_at": record.started_at,
-                "ended_at": record.ended_at,
-                "outcome": record.outcome,
-                "error": _error_fields(record.error),
-            }
-            for record in task.history
-        ],
-    }
+    fields["error"] = _error_fields(task.error)
+    fields["progress"] = round(task.progress, 1)
+    fields["history"] = [
+        {
+            "attempt": record.attempt,
+            "started_at": record.started_at,
+            "ended_at": record.ended_at,
+            "outcome": record.outcome,
+            "error": _error_fields(record.error),
+        }
+        for record in task.history
+    ]
+    fields["priority_name"] = _priority_name(task.priority)
+    # A retried task keeps no completed_at; only a running one counts up to now.
+    fields["duration"] = task.duration_s(now if running else None)
+    fields["eta_s"] = _eta_s(task, now) if running else None
+    return fields
 
 
 def _json_mode(fields: dict[str, Any]) -> dict[str, Any]:
@@ -280,51 +305,49 @@ def _json_mode(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class TaskView(BaseModel):
-    """A task as the API shows it. ``duration`` is in seconds: start to completion, or start to
-    now while running, null before the first start."""
-
-    id: str
-    type: str
-    status: TaskStatus
-    params: dict[str, Any]
-    result: Any
-    error: TaskErrorView | None
-    progress: float
-    message: str
-    step: int | None
-    total_steps: int | None
-    attempts: int
-    max_retries: int
-    priority: int
-    priority_name: str
-    run_at: UtcDatetime
-    timeout_s: float | None
-    created_by: str
-    project_id: str | None
-    created_at: UtcDatetime
-    started_at: UtcDatetime | None
-    completed_at: UtcDatetime | None
-    updated_at: UtcDatetime
-    duration: float | None
-    #: Seconds left, extrapolated from the time since start and ``progress``; null unless
-    #: running with at least ``ETA_MIN_PERCENT`` done.
-    eta_s: float | None
-    cancel_requested: bool
-    history: list[AttemptView]
+class _TaskViewBase(BaseModel):
+    """A task as the API shows it: every field of :class:`Task` but the hidden ones, then
+    ``priority_name``, ``duration`` (seconds: start to completion, or start to now while
+    running, null before the first start) and ``eta_s`` (seconds left, extrapolated from the
+    time since start and ``progress``; null unless running with at least ``ETA_MIN_PERCENT``
+    done)."""
 
     @classmethod
-    def of(cls, task: Task, *, now: datetime) -> TaskView:
+    def of(cls, task: Task, *, now: datetime) -> _TaskViewBase:
         return cls(**_view_fields(task, now))
 
     @staticmethod
     def dump(task: Task, *, now: datetime) -> dict[str, Any]:
         """``TaskView.of(task, now=now).model_dump(mode="json")``, built directly: the API's
-        most frequent answer, without a model to validate and serialise on every poll."""
+        one renderer of a task (GET, lists, server-sent events), without a model to validate
+        and serialise on every poll."""
         fields = _json_mode(_view_fields(task, now))
         for record in fields["history"]:
             _json_mode(record)
         return fields
+
+
+#: How a view declares a Task field whose shown form differs from its stored one.
+_VIEW_FORMS: Final[dict[Any, Any]] = {
+    datetime: UtcDatetime,
+    datetime | None: UtcDatetime | None,
+    TaskError | None: TaskErrorView | None,
+    tuple[AttemptRecord, ...]: list[AttemptView],
+}
+
+#: The view of a task (its JSON schema is the OpenAPI ``TaskView``), derived from the fields of
+#: :class:`Task`.
+_VIEW_FIELDS: Final[dict[str, Any]] = {
+    **{
+        name: (_VIEW_FORMS.get(info.annotation, info.annotation), ...)
+        for name, info in Task.model_fields.items()
+        if name not in _HIDDEN
+    },
+    "priority_name": (str, ...),
+    "duration": (float | None, ...),
+    "eta_s": (float | None, ...),
+}
+TaskView = create_model("TaskView", __base__=_TaskViewBase, **_VIEW_FIELDS)
 
 
 class TaskListView(BaseModel):

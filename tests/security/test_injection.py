@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient, monitoring
 
 import cam_tasks
 from cam_tasks.domain import TaskFilter, TaskStatus
-from cam_tasks.repository.documents import filter_to_query
+from cam_tasks.repository.mongo.queries import filter_to_query
 from cam_tasks.repository.mongo import MongoTaskRepository
 from tests.conftest import WIRE_URI
 from tests.security.conftest import Stack

@@ -369,6 +369,6 @@ async def test_a_notifier_failure_does_not_fail_the_change(env: Env) -> None:
         def schedules_changed(self) -> None:
             raise RuntimeError("scheduler gone")
 
-    env.service.set_notifier(Broken())
+    env.service = ScheduleService(env.store, env.tasks, notifier=Broken())
     assert (await env.create()).name == "daily-report"
     assert env.service.clock.now() - START == timedelta(0)

@@ -308,13 +308,11 @@ async def test_a_failing_notifier_does_not_undo_a_stored_submit(
     assert (await repository.get(task.id)).status is TaskStatus.PENDING
 
 
-async def test_a_notifier_wired_after_construction_is_told(
+async def test_the_notifier_is_told_of_each_new_task(
     repository: MemoryTaskRepository, registry: ExecutorRegistry, clock: ManualClock
 ) -> None:
-    service = TaskService(repository, registry, clock=clock)
-    await service.submit("echo", {"text": "before"})
     notifier = RecordingNotifier()
-    service.set_notifier(notifier)
+    service = TaskService(repository, registry, clock=clock, notifier=notifier)
     task = await service.submit("echo", {"text": "after"})
     assert notifier.submitted == [task.id]
 
