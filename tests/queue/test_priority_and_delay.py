@@ -27,8 +27,9 @@ from cam_tasks.domain import (
 )
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue import Dispatcher
-from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository, TaskRepository
+from cam_tasks.repository import MemoryTaskRepository, TaskRepository
 from cam_tasks.service import TaskService
+from tests.conftest import Backend
 from tests.support.waiting import eventually
 
 
@@ -67,13 +68,9 @@ def single_worker(
     return Dispatcher(repository, ExecutorRegistry([recorder]), clock=clock, **settings)
 
 
-@pytest.fixture(params=["memory", "mongomock"])
-async def repository(request: pytest.FixtureRequest) -> TaskRepository:
-    if request.param == "memory":
-        return MemoryTaskRepository()
-    from mongomock_motor import AsyncMongoMockClient
-
-    repo = MongoTaskRepository(AsyncMongoMockClient()["priority_test"])
+@pytest.fixture
+async def repository(backend: Backend) -> TaskRepository:
+    repo = backend.tasks()
     await repo.initialize()
     return repo
 

@@ -12,32 +12,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from cam_tasks.domain import Progress, TaskLostError, TaskStatus
-from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository
+from tests.conftest import Backend
 from tests.repository.test_task_repository_contract import BOOM, at, make
 
 #: Per backend: how many tasks race at once.
 TASKS = {"memory": 200, "mongomock": 200, "wire": 60}
 
 
-@pytest.fixture(params=["memory", "mongomock", "wire"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
-    if request.param == "memory":
-        return "memory", None
-    return request.param, request.getfixturevalue(f"{request.param}_db")
-
-
 async def test_sweepers_and_owners_racing_record_every_attempt_exactly_once(
-    backend: tuple[str, Any],
+    backend: Backend,
 ) -> None:
-    name, database = backend
-    repo: MemoryTaskRepository | MongoTaskRepository = (
-        MemoryTaskRepository() if database is None else MongoTaskRepository(database)
-    )
+    repo = backend.tasks()
     await repo.initialize()
-    count = TASKS[name]
+    count = TASKS[backend.name]
     leases = []
     for i in range(count):
         task = await repo.insert(make(task_type=f"race{i}"))

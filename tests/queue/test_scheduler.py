@@ -37,7 +37,7 @@ from cam_tasks.repository import (
     TaskRepository,
 )
 from cam_tasks.service import ScheduleService, TaskService
-from tests.conftest import WIRE_URI
+from tests.conftest import WIRE_URI, Backend
 from tests.support.waiting import eventually
 
 START = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
@@ -385,22 +385,11 @@ async def test_the_loop_sleeps_until_the_earliest_fire_time_not_the_poll_interva
 # -- two schedulers on one database ------------------------------------------------------------
 
 
-# Sync fixture: pytest-asyncio cannot resolve an async fixture through getfixturevalue from
-# inside another async fixture.
-@pytest.fixture(params=["memory", "mongomock", "wire"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
-    if request.param == "memory":
-        return "memory", None
-    return request.param, request.getfixturevalue(f"{request.param}_db")
-
-
 @pytest.fixture
-async def cluster(
-    backend: tuple[str, Any], clock: ManualClock
-) -> AsyncIterator[tuple[Instance, Instance]]:
+async def cluster(backend: Backend, clock: ManualClock) -> AsyncIterator[tuple[Instance, Instance]]:
     """Two instances sharing one database (the memory variant shares the store objects)."""
     options = {"poll_interval_s": 0.02}
-    kind, database = backend
+    kind, database = backend.name, backend.database
     if kind == "memory":
         tasks_repo, store = MemoryTaskRepository(clock=clock), MemoryScheduleRepository()
         yield (

@@ -13,8 +13,7 @@ from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository
 from tests.repository import test_task_repository_contract as contract
 from tests.repository.test_task_repository_contract import Repo, at, make
 
-# The contract suite's fixtures, so this file runs on each of its backends.
-backend = contract.backend
+# The contract suite's fixtures (``backend`` comes from tests/conftest.py).
 clock = contract.clock
 make_repo = contract.make_repo
 repo = contract.repo

@@ -9,8 +9,9 @@ import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
 from cam_tasks.domain import Asset, AssetScope, ConfigurationError, DatabaseUnavailableError
-from cam_tasks.repository import MemoryAssetInventory, MongoAssetInventory
+from cam_tasks.repository import MongoAssetInventory
 from cam_tasks.repository.protocol import AssetInventory
+from tests.conftest import Backend
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SHENZHEN_ECS = AssetScope(
@@ -32,25 +33,17 @@ def asset(asset_id: str, in_scope: AssetScope = SHENZHEN_ECS, **attributes: Any)
     )
 
 
-# Sync fixtures pick the backend: pytest-asyncio cannot resolve an async fixture through
-# request.getfixturevalue from inside another async fixture (its loop is already running).
-@pytest.fixture(params=["mongomock", "wire"])
-def database(request: pytest.FixtureRequest) -> Any:
+@pytest.fixture
+def database(mongo_backend: Backend) -> Any:
     """A fresh, empty database on each Mongo-API backend in turn."""
-    return request.getfixturevalue(f"{request.param}_db")
-
-
-@pytest.fixture(params=["memory", "mongomock", "wire"])
-def backend(request: pytest.FixtureRequest) -> AssetInventory:
-    if request.param == "memory":
-        return MemoryAssetInventory()
-    return MongoAssetInventory(request.getfixturevalue(f"{request.param}_db"))
+    return mongo_backend.database
 
 
 @pytest.fixture
-async def inventory(backend: AssetInventory) -> AssetInventory:
-    await backend.initialize()
-    return backend
+async def inventory(backend: Backend) -> AssetInventory:
+    store = backend.inventory()
+    await store.initialize()
+    return store
 
 
 async def test_an_empty_scope_has_no_fingerprints(inventory: AssetInventory) -> None:

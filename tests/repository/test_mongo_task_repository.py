@@ -20,17 +20,16 @@ from cam_tasks.domain import (
     new_task,
 )
 from cam_tasks.repository import TASK_INDEXES, MongoTaskRepository
+from tests.conftest import Backend
 
 # In the future: TTL indexes delete by the wall clock (see the contract suite).
 T0 = datetime(2100, 1, 1, tzinfo=UTC)
 INDEX_NAMES = {model.document["name"] for model in TASK_INDEXES}
 
 
-# Sync fixture: pytest-asyncio cannot resolve an async fixture through getfixturevalue from
-# inside another async fixture.
-@pytest.fixture(params=["mongomock", "wire"])
-def database(request: pytest.FixtureRequest) -> Any:
-    return request.getfixturevalue(f"{request.param}_db")
+@pytest.fixture
+def database(mongo_backend: Backend) -> Any:
+    return mongo_backend.database
 
 
 async def test_initialize_creates_every_declared_index_and_is_idempotent(database: Any) -> None:

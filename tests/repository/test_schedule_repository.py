@@ -13,13 +13,10 @@ from typing import Any
 import pytest
 
 from cam_tasks.domain import Schedule, ScheduleExistsError, ScheduleNotFoundError
-from cam_tasks.repository import (
-    SCHEDULE_INDEXES,
-    MemoryScheduleRepository,
-    MongoScheduleRepository,
-)
+from cam_tasks.repository import SCHEDULE_INDEXES, ScheduleRepository
+from tests.conftest import Backend
 
-Repo = MemoryScheduleRepository | MongoScheduleRepository
+Repo = ScheduleRepository
 
 T0 = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -42,19 +39,9 @@ def make(name: str = "nightly", *, next_run: float | None = 1, **fields: Any) ->
     return Schedule(**values)
 
 
-@pytest.fixture(params=["memory", "mongomock", "wire"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
-    if request.param == "memory":
-        return "memory", None
-    return request.param, request.getfixturevalue(f"{request.param}_db")
-
-
 @pytest.fixture
-async def repo(backend: tuple[str, Any]) -> Repo:
-    _, database = backend
-    store: Repo = (
-        MemoryScheduleRepository() if database is None else MongoScheduleRepository(database)
-    )
+async def repo(backend: Backend) -> Repo:
+    store = backend.schedules()
     await store.initialize()
     return store
 
@@ -333,8 +320,8 @@ async def test_record_run_keeps_the_timetable(repo: Repo) -> None:
 # -- Mongo only --------------------------------------------------------------------------------
 
 
-async def test_the_mongo_store_creates_its_indexes(backend: tuple[str, Any], repo: Repo) -> None:
-    _, database = backend
+async def test_the_mongo_store_creates_its_indexes(backend: Backend, repo: Repo) -> None:
+    database = backend.database
     if database is None:
         pytest.skip("memory has no indexes to create")
     info = await database["schedules"].index_information()

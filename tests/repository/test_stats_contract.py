@@ -16,9 +16,10 @@ import pytest
 
 from cam_tasks.domain import TaskError, TaskStatus, new_task
 from cam_tasks.domain.stats import DurationStats, TaskStats, nearest_rank, rank_of
-from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository
+from cam_tasks.repository import TaskRepository
+from tests.conftest import Backend
 
-Repo = MemoryTaskRepository | MongoTaskRepository
+Repo = TaskRepository
 
 # Far in the future: retention TTLs are judged by the wall clock (see the task contract).
 T0 = datetime(2100, 1, 1, 12, 0, tzinfo=UTC)
@@ -30,33 +31,30 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-@pytest.fixture(params=["memory", "mongomock", "wire", "wire-sorted"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
-    if request.param == "memory":
-        return "memory", None
-    source = "wire" if request.param.startswith("wire") else request.param
-    return request.param, request.getfixturevalue(f"{source}_db")
+@pytest.fixture(params=["server", "sorted"])
+def percentiles(request: pytest.FixtureRequest, backend: Backend) -> str:
+    """How a Mongo store computes percentiles: ``$percentile`` where the server has it, or one
+    sort per type (forced; on the wire only, the others already sort)."""
+    if request.param == "sorted" and backend.name != "wire":
+        pytest.skip("only the wire server has $percentile to turn off")
+    return str(request.param)
 
 
 @pytest.fixture
-async def repo(backend: tuple[str, Any]) -> Repo:
-    name, database = backend
-    store: Repo
-    if database is None:
-        store = MemoryTaskRepository()
-    else:
-        store = MongoTaskRepository(
-            database, server_percentile=False if name == "wire-sorted" else None
-        )
+async def repo(backend: Backend, percentiles: str) -> Repo:
+    mongo = {} if backend.database is None else {"server_percentile": None}
+    if percentiles == "sorted":
+        mongo["server_percentile"] = False
+    store = backend.tasks(**mongo)
     await store.initialize()
     return store
 
 
 @pytest.fixture
-def exact(backend: tuple[str, Any]) -> Callable[[float], Any]:
+def exact(backend: Backend, percentiles: str) -> Callable[[float], Any]:
     """How a percentile is compared: exactly where the nearest rank is computed by us; within
     one rank where a real server's approximate ``$percentile`` (t-digest) may answer."""
-    if backend[0] == "wire":
+    if backend.name == "wire" and percentiles == "server":
         return lambda value: pytest.approx(value, abs=1.0)
     return lambda value: value
 

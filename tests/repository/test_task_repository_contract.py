@@ -27,9 +27,10 @@ from cam_tasks.domain import (
     TaskStatus,
     new_task,
 )
-from cam_tasks.repository import MemoryTaskRepository, MongoTaskRepository
+from cam_tasks.repository import TaskRepository
+from tests.conftest import Backend
 
-Repo = MemoryTaskRepository | MongoTaskRepository
+Repo = TaskRepository
 MakeRepo = Callable[..., Awaitable[Repo]]
 
 # Far in the future on purpose: TTL indexes delete by the wall clock (a server's TTL monitor
@@ -61,31 +62,17 @@ def make(
     )
 
 
-# Sync fixture: pytest-asyncio cannot resolve an async fixture through getfixturevalue from
-# inside another async fixture.
-@pytest.fixture(params=["memory", "mongomock", "wire"])
-def backend(request: pytest.FixtureRequest) -> tuple[str, Any]:
-    if request.param == "memory":
-        return "memory", None
-    return request.param, request.getfixturevalue(f"{request.param}_db")
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
 
 
 @pytest.fixture
-def make_repo(backend: tuple[str, Any], clock: ManualClock) -> MakeRepo:
+def make_repo(backend: Backend, clock: ManualClock) -> MakeRepo:
     """Build and initialize a repository on this test's backend (one database per test)."""
-    _, database = backend
 
     async def build(*, retention_s: float | None = None) -> Repo:
-        repo: Repo
-        if database is None:
-            repo = MemoryTaskRepository(retention_s=retention_s, clock=clock)
-        else:
-            repo = MongoTaskRepository(database, retention_s=retention_s)
+        repo = backend.tasks(retention_s=retention_s, clock=clock)
         await repo.initialize()
         return repo
 
@@ -98,8 +85,8 @@ async def repo(make_repo: MakeRepo) -> Repo:
 
 
 @pytest.fixture
-def is_wire(backend: tuple[str, Any]) -> bool:
-    return backend[0] == "wire"
+def is_wire(backend: Backend) -> bool:
+    return backend.name == "wire"
 
 
 async def running(repo: Repo, task: Task, *, owner: str = "w1", lease_s: float = 30) -> Task:

@@ -25,8 +25,8 @@ from pymongo import AsyncMongoClient, monitoring
 
 import cam_tasks
 from cam_tasks.domain import TaskFilter, TaskStatus
-from cam_tasks.repository.mongo.queries import filter_to_query
 from cam_tasks.repository.mongo import MongoTaskRepository
+from cam_tasks.repository.mongo.queries import filter_to_query
 from tests.conftest import WIRE_URI
 from tests.security.conftest import Stack
 from tests.security.support import (
