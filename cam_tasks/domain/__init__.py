@@ -20,7 +20,6 @@ from cam_tasks.domain.errors import (
 from cam_tasks.domain.events import TaskChange, TaskListener
 from cam_tasks.domain.principal import (
     ANONYMOUS,
-    ROLE_PERMISSIONS,
     AccessDeniedError,
     Permission,
     Principal,
@@ -29,26 +28,22 @@ from cam_tasks.domain.principal import (
 from cam_tasks.domain.query import MAX_PAGE_SIZE, TaskFilter, TaskPage
 from cam_tasks.domain.retry import RetryPolicy
 from cam_tasks.domain.schedule import (
-    CRON_ALIASES,
     Schedule,
     ScheduleConflictError,
     ScheduleExistsError,
     ScheduleNotFoundError,
     check_schedule_name,
     fire_key,
-    next_fire_time,
     parse_cron,
     parse_timezone,
     schedule_task_creator,
 )
 from cam_tasks.domain.stats import DurationStats, TaskStats, TypeStats
 from cam_tasks.domain.status import (
-    ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     TRANSITIONS,
     Action,
     TaskStatus,
-    Transition,
     check_transition,
 )
 from cam_tasks.domain.task import (
@@ -61,16 +56,12 @@ from cam_tasks.domain.task import (
     Task,
     TaskError,
     new_task,
-    new_task_id,
 )
 
 __all__ = [
-    "ACTIVE_STATUSES",
     "ANONYMOUS",
-    "CRON_ALIASES",
     "DEFAULT_MAX_RETRIES",
     "MAX_PAGE_SIZE",
-    "ROLE_PERMISSIONS",
     "SUBMIT_OPTIONS",
     "TERMINAL_STATUSES",
     "TRANSITIONS",
@@ -114,15 +105,12 @@ __all__ = [
     "TaskPage",
     "TaskStats",
     "TaskStatus",
-    "Transition",
     "TypeStats",
     "UnknownTaskTypeError",
     "check_schedule_name",
     "check_transition",
     "fire_key",
     "new_task",
-    "new_task_id",
-    "next_fire_time",
     "parse_cron",
     "parse_timezone",
     "schedule_task_creator",

@@ -9,16 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cam_tasks.domain import (
-    CRON_ALIASES,
     InvalidParamsError,
     Schedule,
     ScheduleExistsError,
     check_schedule_name,
     fire_key,
-    next_fire_time,
     parse_cron,
     parse_timezone,
 )
+from cam_tasks.domain.schedule import CRON_ALIASES, next_fire_time
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

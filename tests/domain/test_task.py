@@ -84,7 +84,7 @@ def test_progress_is_taken_once_per_change() -> None:
 def test_task_ids_are_uuid7_in_creation_order() -> None:
     import uuid
 
-    from cam_tasks.domain import new_task_id
+    from cam_tasks.domain.task import new_task_id
 
     ids = [new_task_id() for _ in range(10_000)]
     assert ids == sorted(ids)
