@@ -21,7 +21,6 @@ task that does not fit stays pending in the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -47,6 +46,7 @@ from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
+from cam_tasks.queue.wakeup import CloseOnce, Wakeup
 from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
 
 __all__ = ["Dispatcher", "DispatcherObserver", "DispatcherStats", "new_owner_id"]
@@ -171,12 +171,12 @@ class Dispatcher(Startable):
         self._queue: asyncio.Queue[HeldTask | None] = asyncio.Queue(
             maxsize=worker_count + buffer_size
         )
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._claims = 0  # tasks claimed so far: every fair_claim_every-th claim is by age
         self._busy = 0
         self._started = False
         self._stopping = False
-        self._closed: asyncio.Future[None] | None = None
+        self._closing = CloseOnce()
         self._feeder: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
@@ -204,15 +204,8 @@ class Dispatcher(Startable):
 
     async def close(self) -> None:
         """Graceful stop (see the class docstring). Safe to call more than once or concurrently."""
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
-            return
-        self._closed = asyncio.get_running_loop().create_future()
-        try:
-            if self._started:
-                await self._stop()
-        finally:
-            self._closed.set_result(None)
+        if self._started:
+            await self._closing.run(self._stop)
 
     async def _stop(self) -> None:
         self._stopping = True
@@ -305,11 +298,11 @@ class Dispatcher(Startable):
                     continue
             except DatabaseUnavailableError:
                 logger.warning("database unavailable; claim paused")
-                await self._sleep(self.poll_interval_s)
+                await self._wake.sleep(self.poll_interval_s)
                 continue
             except Exception:
                 logger.exception("claim failed")
-                await self._sleep(self.poll_interval_s)
+                await self._wake.sleep(self.poll_interval_s)
                 continue
             self._claims += 1
             self._hold(task)
@@ -351,13 +344,7 @@ class Dispatcher(Startable):
         if next_run_at is not None:
             due_in_s = (next_run_at - self._clock.now()).total_seconds()
             timeout_s = min(timeout_s, max(due_in_s, 0.0))
-        await self._sleep(timeout_s)
-
-    async def _sleep(self, timeout_s: float) -> None:
-        """Sleep up to ``timeout_s``, returning early when woken."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._wake.wait()
+        await self._wake.sleep(timeout_s)
 
     # -- workers -----------------------------------------------------------------------------
 

@@ -39,7 +39,6 @@ skipped instead (the schedule just moves on).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -60,6 +59,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry
+from cam_tasks.queue.wakeup import CloseOnce, Wakeup
 from cam_tasks.repository.protocol import ScheduleRepository
 
 __all__ = ["MisfirePolicy", "Scheduler", "SubmitTask"]
@@ -131,18 +131,18 @@ class Scheduler(Startable):
         self.misfire: MisfirePolicy = misfire
         self.misfire_grace_s = misfire_grace_s
         self.batch_size = batch_size
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._started = False
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
-        self._closed: asyncio.Future[None] | None = None
+        self._closing = CloseOnce()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the loop; its first pass fires what is due (missed fire times included).
         Idempotent; a closed scheduler stays closed."""
-        if self._started or self._closed is not None:
+        if self._started or self._closing.begun:
             return
         self._started = True
         self._loop_task = asyncio.create_task(self._loop(), name="cam_tasks:scheduler")
@@ -150,18 +150,14 @@ class Scheduler(Startable):
 
     async def close(self) -> None:
         """Stop after the pass in flight. Safe to call more than once or concurrently."""
-        if self._closed is not None:
-            await asyncio.shield(self._closed)
-            return
-        self._closed = asyncio.get_running_loop().create_future()
-        try:
-            self._stopping = True
-            self._wake.set()
-            if self._loop_task is not None:
-                await self._loop_task
-                logger.info("scheduler stopped")
-        finally:
-            self._closed.set_result(None)
+        await self._closing.run(self._stop)
+
+    async def _stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+            logger.info("scheduler stopped")
 
     @property
     def running(self) -> bool:
@@ -185,10 +181,10 @@ class Scheduler(Startable):
                 await self._sleep_until_due(started)
             except DatabaseUnavailableError:
                 logger.warning("database unavailable; schedules wait")
-                await self._sleep(self.poll_interval_s)
+                await self._wake.sleep(self.poll_interval_s)
             except Exception:
                 logger.exception("scheduler pass failed")
-                await self._sleep(self.poll_interval_s)
+                await self._wake.sleep(self.poll_interval_s)
 
     async def _sleep_until_due(self, pass_started: datetime) -> None:
         next_run_at = await self._repository.next_run_at(types=self._types())
@@ -198,13 +194,7 @@ class Scheduler(Startable):
         if next_run_at is not None and next_run_at > pass_started:
             due_in_s = (next_run_at - self._clock.now()).total_seconds()
             timeout_s = min(timeout_s, max(due_in_s, 0.0))
-        await self._sleep(timeout_s)
-
-    async def _sleep(self, timeout_s: float) -> None:
-        """Sleep up to ``timeout_s``, returning early when woken."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._wake.wait()
+        await self._wake.sleep(timeout_s)
 
     # -- one pass ----------------------------------------------------------------------------
 

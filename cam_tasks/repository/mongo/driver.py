@@ -9,22 +9,27 @@ databases and mongomock-motor databases. Their collection APIs agree except that
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from pymongo import WriteConcern
 from pymongo.errors import (
     AutoReconnect,
     ConnectionFailure,
     ExecutionTimeout,
     NetworkTimeout,
+    OperationFailure,
     ServerSelectionTimeoutError,
     WaitQueueTimeoutError,
 )
 
 from cam_tasks.domain import DatabaseUnavailableError
 
-__all__ = ["UNAVAILABLE_ERRORS", "aggregate", "unavailable_as_domain_error"]
+__all__ = ["UNAVAILABLE_ERRORS", "aggregate", "durable_collection", "unavailable_as_domain_error"]
+
+logger = logging.getLogger(__name__)
 
 #: Driver errors that mean "the database cannot be reached now" rather than "your query is bad".
 UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
@@ -53,3 +58,18 @@ async def aggregate(collection: Any, pipeline: Sequence[dict[str, Any]]) -> list
         cursor = await cursor
     documents: list[dict[str, Any]] = await cursor.to_list(None)
     return documents
+
+
+async def durable_collection(database: Any, name: str) -> Any:
+    """The collection ``name``, writing with ``w="majority"`` on a replica set (or through
+    mongos), so an acknowledged write survives a failover; as configured elsewhere (a
+    standalone server, mongomock)."""
+    try:
+        async with unavailable_as_domain_error():
+            reply: dict[str, Any] = await database.command("hello")
+    except (OperationFailure, NotImplementedError):
+        reply = {}  # a server (or mongomock) without `hello`: a standalone for our purpose
+    if "setName" in reply or reply.get("msg") == "isdbgrid":
+        logger.info("%s are written with w=majority", name, extra={"collection": name})
+        return database.get_collection(name, write_concern=WriteConcern("majority"))
+    return database.get_collection(name)

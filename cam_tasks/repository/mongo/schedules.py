@@ -10,12 +10,12 @@ matched with ``$eq``, so no value can act as an operator.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument, WriteConcern
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from cam_tasks.domain import Schedule, ScheduleExistsError, ScheduleNotFoundError, to_millis, utc
 from cam_tasks.domain.lifecycle import Initializable
@@ -52,21 +52,10 @@ class MongoScheduleRepository(Initializable):
         """Create the indexes (idempotent); on a replica set (or mongos) write with
         ``w="majority"`` from now on, so an acknowledged fire claim survives a failover."""
         await create_schedule_indexes(self._collection)
-        if await self._is_replicated():
-            self._collection = self._database.get_collection(
-                self._collection_name, write_concern=WriteConcern("majority")
-            )
+        self._collection = await driver.durable_collection(self._database, self._collection_name)
 
     async def close(self) -> None:
         """Nothing to release: the database handle belongs to whoever passed it. Idempotent."""
-
-    async def _is_replicated(self) -> bool:
-        try:
-            async with driver.unavailable_as_domain_error():
-                reply: Mapping[str, Any] = await self._database.command("hello")
-        except (OperationFailure, NotImplementedError):
-            return False  # a server (or mongomock) without `hello`: a standalone for our purpose
-        return "setName" in reply or reply.get("msg") == "isdbgrid"
 
     async def insert(self, schedule: Schedule) -> Schedule:
         document = schedule_to_document(schedule)

@@ -33,8 +33,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument, WriteConcern
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cam_tasks.domain import (
     DEFAULT_MAX_RETRIES,
@@ -127,13 +127,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         """Create the indexes (idempotent); on a replica set (or mongos) write with
         ``w="majority"`` from now on, so an acknowledged claim or finish survives a failover."""
         await create_task_indexes(self._collection)
-        if await self._is_replicated():
-            self._collection = self._database.get_collection(
-                self._collection_name, write_concern=WriteConcern("majority")
-            )
-            logger.info(
-                "tasks are written with w=majority", extra={"collection": self._collection_name}
-            )
+        self._collection = await driver.durable_collection(self._database, self._collection_name)
 
     async def close(self) -> None:
         """Nothing to release: the database handle belongs to whoever passed it. Idempotent."""
@@ -141,14 +135,6 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
     async def ping(self) -> None:
         async with driver.unavailable_as_domain_error():
             await self._database.command("ping")
-
-    async def _is_replicated(self) -> bool:
-        try:
-            async with driver.unavailable_as_domain_error():
-                reply: Mapping[str, Any] = await self._database.command("hello")
-        except (OperationFailure, NotImplementedError):
-            return False  # a server (or mongomock) without `hello`: a standalone for our purpose
-        return "setName" in reply or reply.get("msg") == "isdbgrid"
 
     # -- submit and read ----------------------------------------------------------------------
 
