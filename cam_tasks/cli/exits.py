@@ -55,7 +55,8 @@ EXIT_MEANINGS: Final[Mapping[ExitCode, str]] = {
     ExitCode.TASK_FAILED: "`watch`: the task failed",
     ExitCode.TASK_CANCELLED: "`watch`: the task was cancelled",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); a watched task keeps running",
-    ExitCode.BROKEN_PIPE: "stdout was closed early (e.g. `| head -1`); nothing more is printed",
+    ExitCode.BROKEN_PIPE: "stdout was closed early (a reader such as `head -1` stopped); "
+    "nothing more is printed",
 }
 
 
