@@ -38,9 +38,8 @@ async def test_a_reader_that_stops_early_ends_the_command_quietly(service: Servi
         assert err == ""
 
 
-def test_status_piped_into_head_prints_its_first_line_only() -> None:
-    # The shell pipeline users write; no service needed to get a first line (the usage error
-    # goes to stderr, so this checks `--help`, which is long enough to outlast head).
+def test_help_piped_into_head_prints_its_first_line_and_no_traceback() -> None:
+    # The pipeline as users write it, with bash's pipefail; --help needs no service.
     script = f"{sys.executable} -m cam_tasks.cli --help | head -1"
     result = subprocess.run(
         ["bash", "-o", "pipefail", "-c", script], capture_output=True, text=True, timeout=30
