@@ -29,7 +29,9 @@ class LiveLine:
     """The one line a terminal shows for a running task, redrawn in place.
 
     Elapsed time and ETA come from the last view of the task (``duration``, ``eta_s``) moved on
-    by the local time since it arrived, so the line keeps counting between answers.
+    by the local time since it arrived, so the line keeps counting between answers. An ETA that
+    has counted down below a second is left out until the service sends a new one: the task is
+    late, and "~0s left" would claim otherwise.
     """
 
     def __init__(self, out: TextIO) -> None:
@@ -48,10 +50,11 @@ class LiveLine:
             return
         since_s = time.monotonic() - self._seen_at if task.get("status") == "running" else 0.0
         duration, eta = task.get("duration"), task.get("eta_s")
+        left_s = None if eta is None else float(eta) - since_s
         line = live_line(
             task,
             elapsed_s=None if duration is None else float(duration) + since_s,
-            eta_s=None if eta is None else max(float(eta) - since_s, 0.0),
+            eta_s=left_s if left_s is not None and left_s >= 1 else None,
             width=shutil.get_terminal_size().columns - 1,
         )
         self._out.write(_REWRITE + line)

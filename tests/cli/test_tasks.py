@@ -185,4 +185,7 @@ async def test_an_unreachable_service_exits_3(service: Service) -> None:
     result = await service.run("status", "abc", "--url", f"http://127.0.0.1:{nothing_listens}")
 
     assert result.code == EXIT_UNREACHABLE
-    assert "cannot reach http://127.0.0.1:" in result.err
+    assert result.err == (
+        f"cam-tasks: cannot reach http://127.0.0.1:{nothing_listens}: connection refused "
+        "(is the service running? see --url)\n"
+    )

@@ -5,12 +5,14 @@ the task ended."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import pty
 import re
 
 from cam_tasks.cli import EXIT_TASK_CANCELLED, EXIT_TASK_FAILED
+from cam_tasks.cli.watch import LiveLine
 from tests.cli.support import Service, read_until
 from tests.support.waiting import eventually
 
@@ -84,7 +86,6 @@ async def test_on_a_terminal_watch_redraws_one_line_then_prints_the_outcome(
     assert "50.0%" in halfway
     assert "step 1/2" in halfway
     assert re.search(r"\b\d+s elapsed\b", halfway)
-    assert re.search(r"~\d+s left\b", halfway)  # the view's eta_s
     assert frames[-1].split()[0] == "completed"
     assert "100.0%" in frames[-1]
     assert re.fullmatch(r'completed in \d+\.\ds: \{"steps":2\}', after)
@@ -130,3 +131,18 @@ async def test_watch_exits_5_when_the_task_is_cancelled(service: Service) -> Non
     assert process.returncode == EXIT_TASK_CANCELLED
     assert first["status"] == "running"
     assert json.loads(out.decode().splitlines()[-1])["status"] == "cancelled"
+
+
+def test_the_live_line_shows_the_services_eta_until_it_has_run_out() -> None:
+    screen = io.StringIO()
+    live = LiveLine(screen)
+    task = {"status": "running", "progress": 40.0, "duration": 20.0}
+
+    live.update({**task, "eta_s": 30.0})
+    live.update({**task, "eta_s": 0.2})  # the estimate ran out: the task is late
+    live.update({**task, "eta_s": None})
+
+    first, late, unknown = screen.getvalue().split(REDRAW)[1:]
+    assert re.search(r"\b20s elapsed  ~30s left\b", first)
+    assert "left" not in late
+    assert "left" not in unknown
