@@ -28,10 +28,9 @@ import uuid
 from collections.abc import AsyncIterator, Collection, Mapping
 from types import TracebackType
 from typing import Any, Final, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
-from yarl import URL
 
 from cam_tasks._version import __version__
 from cam_tasks.domain import CamTasksError
@@ -143,8 +142,8 @@ class CamTasksClient:
             raise ValueError("submit_attempts must be >= 1")
         if retry_delay_s < 0 or max_retry_delay_s < 0:
             raise ValueError("retry delays must be >= 0")
-        parsed = URL(url)
-        if not parsed.absolute or parsed.scheme not in ("http", "https") or not parsed.host:
+        parsed = urlsplit(url)  # ValueError for a malformed one, too
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
         self.submit_attempts = submit_attempts
         self.retry_delay_s = retry_delay_s
