@@ -10,8 +10,9 @@ import json
 import os
 import pty
 import re
+import signal
 
-from cam_tasks.cli import EXIT_TASK_CANCELLED, EXIT_TASK_FAILED
+from cam_tasks.cli import EXIT_INTERRUPTED, EXIT_TASK_CANCELLED, EXIT_TASK_FAILED
 from cam_tasks.cli.watch import LiveLine
 from tests.cli.support import Service, read_until
 from tests.support.waiting import eventually
@@ -89,6 +90,27 @@ async def test_on_a_terminal_watch_redraws_one_line_then_prints_the_outcome(
     assert frames[-1].split()[0] == "completed"
     assert "100.0%" in frames[-1]
     assert re.fullmatch(r'completed in \d+\.\ds: \{"steps":2\}', after)
+
+
+async def test_ctrl_c_on_a_terminal_ends_the_live_line_before_saying_so(service: Service) -> None:
+    task_id = await service.submit(hold=True)
+    master, slave = pty.openpty()
+    terminal = Terminal(master)
+    try:
+        process = await service.start(
+            "watch", task_id, env=service.env(COLUMNS="100"), stdout=slave
+        )
+        os.close(slave)
+        await terminal.wait_for("halfway there")
+        process.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+        await asyncio.wait_for(terminal.closed.wait(), 10)
+    finally:
+        terminal.close()
+
+    assert process.returncode == EXIT_INTERRUPTED
+    assert err.decode() == "cam-tasks: interrupted\n"
+    assert terminal.text.endswith("halfway there\r\n")  # the prompt starts on a clean line
 
 
 async def test_through_a_pipe_watch_prints_a_line_per_change(service: Service) -> None:
