@@ -23,6 +23,7 @@ from cam_tasks.domain import (
     TaskLostError,
 )
 from cam_tasks.executor import ExecutorRegistry
+from cam_tasks.executor.logcontext import task_log_context
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.repository.protocol import TaskRepository
 
@@ -62,7 +63,12 @@ class TaskRunner:
         self._rng = rng or random.Random()
 
     async def run(self, held: HeldTask) -> Task | None:
-        """Run ``held`` to its outcome and return the task as written (None when lost)."""
+        """Run ``held`` to its outcome and return the task as written (None when lost). Every
+        record logged meanwhile, here or by the executor, carries the task (``TaskLogFilter``)."""
+        with task_log_context(held.task):
+            return await self._run(held)
+
+    async def _run(self, held: HeldTask) -> Task | None:
         task = held.task
         if held.stop_reason is not None:  # stopped while still buffered: never started
             return await self._record(held, None, asyncio.CancelledError())
