@@ -9,6 +9,7 @@ the sample itself defined.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -218,7 +219,8 @@ async def refused_at_registration(namespace: Namespace, defined: Namespace) -> N
     """Every executor class the sample defines is refused by ``CamTasks`` (given as an
     instance) with a ConfigurationError naming its task type."""
     for executor_class in _classes(defined, "type", "params_model", "execute"):
-        with pytest.raises(cam_tasks.ConfigurationError, match=repr(executor_class.type)):
+        named = re.escape(repr(executor_class.type))
+        with pytest.raises(cam_tasks.ConfigurationError, match=named):
             cam_tasks.CamTasks(sample_settings(), executors=[executor_class()])
 
 
