@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Metric
 from prometheus_client.exposition import choose_encoder
 
 from cam_tasks._version import __version__
@@ -65,6 +65,30 @@ _OUTCOMES: Final = {
 }
 
 
+#: Metric types for which prometheus_client adds a ``<name>_created`` series of its own.
+_WITH_CREATED: Final = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+
+
+class _RegistryWithoutCreated(CollectorRegistry):
+    """A registry that leaves out the ``_created`` series prometheus_client adds to counters
+    and histograms (a creation timestamp per label set). In the Prometheus text format each
+    becomes a second gauge family beside its metric, doubling the series for nothing a
+    dashboard of this runtime uses.
+
+    prometheus_client only switches them off process-wide (``disable_created_metrics()`` or
+    ``PROMETHEUS_DISABLE_CREATED_SERIES``), which would change a host's own metrics too; this
+    filter applies to this runtime's registry alone, whoever encodes it.
+    """
+
+    def collect(self) -> Iterable[Metric]:
+        for metric in super().collect():
+            if metric.type in _WITH_CREATED:
+                created = f"{metric.name}_created"
+                # collect() builds fresh Metric objects per call: filtering in place is safe.
+                metric.samples = [s for s in metric.samples if s.name != created]
+            yield metric
+
+
 class TaskMetrics:
     """The metrics of one runtime (see the module docstring for every source).
 
@@ -85,7 +109,9 @@ class TaskMetrics:
             raise ValueError("store_timeout_s must be > 0")
         self._repository = repository
         self._store_timeout_s = store_timeout_s
-        self.registry = CollectorRegistry()
+        #: Every metric of this runtime, without ``_created`` series (see
+        #: :class:`_RegistryWithoutCreated`).
+        self.registry: CollectorRegistry = _RegistryWithoutCreated()
         registry = self.registry
         self.info = Info("cam_tasks", "This cam_tasks runtime.", registry=registry)
         self.info.info({"version": __version__, "owner": owner})

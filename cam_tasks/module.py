@@ -41,7 +41,14 @@ from cam_tasks.executor import ExecutorRegistry, TaskExecutor
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
 from cam_tasks.metrics import TaskMetrics
-from cam_tasks.plugins import EXECUTOR_GROUP, PROVIDER_GROUP, PluginContext
+from cam_tasks.plugins import (
+    EXECUTOR_GROUP,
+    PROVIDER_GROUP,
+    ExecutorFactory,
+    PluginContext,
+    SharedHttpSession,
+    build,
+)
 from cam_tasks.plugins import load as load_plugins_of
 from cam_tasks.queue import Dispatcher, Scheduler
 from cam_tasks.repository import (
@@ -127,13 +134,18 @@ class CamTasks(Startable):
 
     ``database``: a database handle the host service already has (PyMongo async or Motor); when
     given, ``settings.mongo.uri`` is not used and the handle is not closed here.
+
+    ``executors``: instances, or factories called with the runtime's :class:`PluginContext`
+    (settings, providers, inventory, clock, shared HTTP session) or with nothing
+    (:func:`cam_tasks.plugins.build`). Each is checked as it is registered: ConfigurationError
+    names the executor and what is wrong with it (docs/executors.md lists them).
     """
 
     def __init__(
         self,
         settings: Settings | None = None,
         *,
-        executors: Iterable[TaskExecutor] = (),
+        executors: Iterable[TaskExecutor | ExecutorFactory] = (),
         providers: Iterable[AssetProvider] = (),
         database: Any = None,
         clock: Clock | None = None,
@@ -164,7 +176,11 @@ class CamTasks(Startable):
         self.providers = ProviderRegistry()
         for provider_settings in self.settings.providers.static:
             self.providers.register(self._static_provider(provider_settings))
-        plugins = PluginContext(self.settings, self.providers, self.stores.inventory, self.clock)
+        #: One HTTP client session for every executor and provider (``PluginContext.http``).
+        self.http = SharedHttpSession()
+        plugins = PluginContext(
+            self.settings, self.providers, self.stores.inventory, self.clock, self.http
+        )
         if load_plugins:  # installed packages' entry points (cam_tasks.providers)
             providers = [*load_plugins_of(PROVIDER_GROUP, plugins), *providers]
         for provider in providers:
@@ -178,7 +194,7 @@ class CamTasks(Startable):
         if load_plugins:  # installed packages' entry points (cam_tasks.executors)
             executors = [*load_plugins_of(EXECUTOR_GROUP, plugins), *executors]
         for executor in executors:
-            self.registry.register(executor)
+            self.registry.register(build(executor, plugins, what="an executor given to cam_tasks"))
         #: Prometheus metrics of this runtime, in a registry of its own (``metrics.registry``).
         self.metrics = TaskMetrics(
             self.tasks,
@@ -311,6 +327,7 @@ class CamTasks(Startable):
             await self.dispatcher.close()
         finally:
             await self.watcher.close()
+            await self.http.close()
             await self.stores.close()
 
     async def _declare_schedules(self) -> None:
@@ -349,7 +366,7 @@ def setup(
     app: web.Application,
     settings: Settings | None = None,
     *,
-    executors: Iterable[TaskExecutor] = (),
+    executors: Iterable[TaskExecutor | ExecutorFactory] = (),
     providers: Iterable[AssetProvider] = (),
     database: Any = None,
     clock: Clock | None = None,
@@ -362,7 +379,8 @@ def setup(
     stopped with the app. Returns the runtime (also at ``app[CAM_TASKS_KEY]``).
 
     ``authenticate``: the host's own identity for API requests (``async (request) ->
-    Principal``); without it, ``settings.auth`` decides (see :func:`build_authenticator`)."""
+    Principal``); without it, ``settings.auth`` decides (see :func:`build_authenticator`).
+    ``executors``: instances or factories, as for :class:`CamTasks`."""
     runtime = CamTasks(
         settings, executors=executors, providers=providers, database=database, clock=clock
     )

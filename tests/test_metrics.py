@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
@@ -307,3 +308,23 @@ async def test_two_runtimes_in_one_process_keep_separate_registries() -> None:
     assert first.value("cam_tasks_tasks_submitted_total", type="sync") == 1
     assert second.value("cam_tasks_tasks_submitted_total", type="sync") == 0
     assert first.metrics.registry is not second.metrics.registry
+
+
+async def test_counters_and_histograms_expose_no_created_series(store: Store) -> None:
+    await store.submit()
+    await store.claim()
+
+    for accept in ("", "application/openmetrics-text"):
+        body, _ = await store.metrics.render(accept)
+        names = {line.split("{")[0].split(" ")[0] for line in body.decode().splitlines()}
+        assert not {name for name in names if name.endswith("_created")}, accept
+        assert "cam_tasks_tasks_submitted_total" in names
+        assert "cam_tasks_queue_wait_seconds_count" in names
+
+
+def test_leaving_out_created_series_leaves_the_hosts_own_metrics_alone() -> None:
+    host = CollectorRegistry()
+    Counter("host_requests", "A host's own counter.", registry=host).inc()
+    TaskMetrics(MemoryTaskRepository())
+
+    assert b"host_requests_created" in generate_latest(host)

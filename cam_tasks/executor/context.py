@@ -11,6 +11,8 @@ __all__ = ["TaskContext"]
 
 #: Where every attempt starts; frozen, so one instance serves them all (no validation per task).
 _NO_PROGRESS = Progress()
+#: Progress is kept to a tenth of a percent: finer digits are noise to a reader.
+_PERCENT_DECIMALS = 1
 
 
 class TaskContext:
@@ -65,7 +67,8 @@ class TaskContext:
         step: int | None = None,
         total_steps: int | None = None,
     ) -> None:
-        """Record progress. ``percent`` is clamped to [0, 100] and never goes back within an
+        """Record progress. ``percent`` is clamped to [0, 100], rounded to one decimal (what
+        a reader can use: ``27.6``, not ``27.586206896551722``) and never goes back within an
         attempt; when omitted but ``step``/``total_steps`` are known it is derived from them.
         Unchanged fields keep their last value."""
         current = self._progress
@@ -73,7 +76,11 @@ class TaskContext:
         total_steps = current.total_steps if total_steps is None else max(0, total_steps)
         if percent is None and step is not None and total_steps:
             percent = 100.0 * min(step, total_steps) / total_steps
-        new_percent = current.percent if percent is None else min(100.0, max(0.0, float(percent)))
+        new_percent = (
+            current.percent
+            if percent is None
+            else round(min(100.0, max(0.0, float(percent))), _PERCENT_DECIMALS)
+        )
         updated = Progress(
             percent=max(current.percent, new_percent),
             message=current.message if message is None else message,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import inspect
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -17,7 +18,7 @@ from cam_tasks.domain import (
 )
 from cam_tasks.executor.protocol import TaskExecutor
 
-__all__ = ["ExecutorRegistry", "ExecutorSpec", "validation_details"]
+__all__ = ["ExecutorRegistry", "ExecutorSpec", "check_executor", "validation_details"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,78 @@ def validation_details(
     ]
 
 
+def _name_of(executor: object) -> str:
+    """How messages name ``executor``: its task type when it has one, and where it comes from."""
+    kind = executor if inspect.isclass(executor) else type(executor)
+    where = f"{kind.__module__}.{kind.__qualname__}"
+    task_type = getattr(executor, "type", None)
+    if isinstance(task_type, str) and task_type:
+        return f"executor {task_type!r} ({where})"
+    return f"executor {where}"
+
+
+def _problems(executor: object) -> list[str]:
+    """What keeps ``executor`` from being run, in words a developer can act on."""
+    if inspect.isclass(executor):
+        return [
+            f"the class {executor.__qualname__} was given where an instance is expected: "
+            f"register {executor.__qualname__}() (setup() and CamTasks also take a factory)"
+        ]
+    problems = []
+    task_type = getattr(executor, "type", None)
+    if not isinstance(task_type, str) or not task_type:
+        problems.append(f"`type` must be a non-empty string (the task type), got {task_type!r}")
+    params_model = getattr(executor, "params_model", None)
+    if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
+        problems.append(
+            f"`params_model` must be a pydantic model class (a BaseModel subclass), "
+            f"got {params_model!r}"
+        )
+    execute = getattr(executor, "execute", None)
+    if not callable(execute):
+        problems.append("it has no `execute(params, ctx)` method")
+    elif not inspect.iscoroutinefunction(execute):
+        problems.append(
+            "`execute` must be a coroutine function (`async def execute(self, params, ctx)`); "
+            "a plain `def` is never awaited"
+        )
+    else:
+        try:
+            inspect.signature(execute).bind(None, None)
+        except TypeError:
+            problems.append(
+                f"`execute` must accept (params, ctx), its signature is "
+                f"{inspect.signature(execute)}"
+            )
+        except ValueError:  # no signature to inspect (a builtin): trust it
+            pass
+    max_retries = getattr(executor, "max_retries", None)
+    if max_retries is not None and (
+        isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0
+    ):
+        problems.append(f"`max_retries` must be an int >= 0, got {max_retries!r}")
+    timeout_s = getattr(executor, "timeout_s", None)
+    if timeout_s is not None and (
+        isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or timeout_s <= 0
+    ):
+        problems.append(f"`timeout_s` must be a number > 0, got {timeout_s!r}")
+    return problems
+
+
+def check_executor(executor: object, *, origin: str | None = None) -> TaskExecutor:
+    """``executor`` itself when it can run tasks: an instance with a non-empty string ``type``,
+    a pydantic ``params_model`` class, an ``async def execute(params, ctx)``, and valid optional
+    ``max_retries`` (int >= 0) and ``timeout_s`` (> 0). Otherwise ConfigurationError naming the
+    executor (and ``origin``, where it came from, when given) and every problem found."""
+    problems = _problems(executor)
+    if problems:
+        where = f" from {origin}" if origin else ""
+        raise ConfigurationError(
+            f"{_name_of(executor)}{where} cannot be registered: {'; '.join(problems)}"
+        )
+    return cast(TaskExecutor, executor)  # checked just above
+
+
 class ExecutorRegistry:
     """Maps task types to executors. Registration happens at start-up; lookups are lock-free."""
 
@@ -64,18 +137,10 @@ class ExecutorRegistry:
         timeout_s: float | None = None,
     ) -> ExecutorSpec:
         """Register ``executor`` for its ``type``. Explicit ``max_retries``/``timeout_s`` win
-        over the executor's class attributes. ConfigurationError on a duplicate or malformed
-        executor."""
-        task_type = getattr(executor, "type", None)
-        params_model = getattr(executor, "params_model", None)
-        if not isinstance(task_type, str) or not task_type:
-            raise ConfigurationError(f"{executor!r} has no task type name")
-        if not (isinstance(params_model, type) and issubclass(params_model, BaseModel)):
-            raise ConfigurationError(
-                f"executor {task_type!r}: params_model must be a pydantic model"
-            )
-        if not callable(getattr(executor, "execute", None)):
-            raise ConfigurationError(f"executor {task_type!r} has no execute()")
+        over the executor's class attributes. ConfigurationError on a duplicate type or an
+        executor :func:`check_executor` refuses, so a mistake stops start-up rather than
+        surfacing when a task runs."""
+        task_type = check_executor(executor).type
         if task_type in self._specs:
             raise ConfigurationError(f"executor for {task_type!r} registered twice")
         retries = max_retries if max_retries is not None else getattr(executor, "max_retries", None)

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 _WRITE_RETRY_S = 0.5
 
 
-class _InvalidResult(PermanentError):
+class InvalidResultError(PermanentError):
     """The executor returned something that is not JSON-able."""
 
 
@@ -63,28 +63,27 @@ class TaskRunner:
         self._rng = rng or random.Random()
 
     async def run(self, held: HeldTask) -> Task | None:
-        """Run ``held`` to its outcome and return the task as written (None when lost). Every
-        record logged meanwhile, here or by the executor, carries the task (``TaskLogFilter``)."""
+        """Run ``held`` to its outcome and return the task as written (None when lost).
+
+        Whatever goes wrong during the attempt is the attempt's outcome, recorded at once on
+        the task as its error (then retried or failed as usual): an exception of the executor,
+        an ``execute`` that returns no coroutine, params that no longer parse, a result that
+        is not JSON-able, or a failure of this runner's own machinery. Only a cancellation of
+        the worker itself propagates (after its outcome is written). Every record logged
+        meanwhile, here or by the executor, carries the task (``TaskLogFilter``).
+        """
         with task_log_context(held.task):
             return await self._run(held)
 
     async def _run(self, held: HeldTask) -> Task | None:
-        task = held.task
         if held.stop_reason is not None:  # stopped while still buffered: never started
             return await self._record(held, None, asyncio.CancelledError())
-        spec = self._registry.get(task.type)
         try:
-            params = spec.params_model.model_validate(task.params)
-        except ValidationError as exc:
-            # The executor's model changed since the task was stored: retrying cannot help.
-            invalid = PermanentError(f"stored params no longer valid: {exc.error_count()} error(s)")
-            return await self._record(held, None, invalid)
-        execution = asyncio.create_task(
-            spec.executor.execute(params, held.context), name=f"cam_tasks:{task.type}:{task.id}"
-        )
+            execution = self._start(held)
+        except Exception as exc:  # nothing ran: the attempt failed before it began
+            return await asyncio.shield(self._record(held, None, exc))
         held.execution = execution
-        timeout_s = task.timeout_s
-        done, _ = await asyncio.wait({execution}, timeout=timeout_s)
+        done, _ = await asyncio.wait({execution}, timeout=held.task.timeout_s)
         if not done:
             held.stop(StopReason.TIMEOUT)
         # Wait for the executor to wind down however it was stopped; its exception (if any) is
@@ -104,54 +103,103 @@ class TaskRunner:
             error = exc
         if error is None:
             try:
-                orjson.dumps(result)
-            except TypeError as exc:
-                error = _InvalidResult(f"result is not JSON-able: {exc}")
+                result = _jsonable(result)
+            except InvalidResultError as exc:
+                error = exc
         return await asyncio.shield(self._record(held, result, error))
+
+    def _start(self, held: HeldTask) -> asyncio.Task[Any]:
+        """Parse the stored params and start the executor's coroutine as an asyncio task.
+
+        Raises what keeps the attempt from starting: PermanentError for params the executor's
+        model no longer accepts, TypeError for an ``execute`` that returns no coroutine, or
+        whatever the executor's ``execute`` raised when called.
+        """
+        task = held.task
+        spec = self._registry.get(task.type)
+        try:
+            params = spec.params_model.model_validate(task.params)
+        except ValidationError as exc:
+            # The executor's model changed since the task was stored: retrying cannot help.
+            raise PermanentError(
+                f"stored params no longer valid: {exc.error_count()} error(s)"
+            ) from None
+        coroutine = spec.executor.execute(params, held.context)
+        if not asyncio.iscoroutine(coroutine):
+            # The registry refuses a plain ``def execute``, but a wrapper can still hide one.
+            raise TypeError(
+                f"executor {task.type!r}: execute() returned {type(coroutine).__name__}, "
+                "not a coroutine (it must be `async def`)"
+            )
+        return asyncio.create_task(coroutine, name=f"cam_tasks:{task.type}:{task.id}")
 
     async def _record(
         self, held: HeldTask, result: Any, error: BaseException | None
     ) -> Task | None:
         held.finished = True
-        task, lease = held.task, held.lease
+        task = held.task
         extra = {"task_id": task.id, "type": task.type, "attempt": task.attempts}
+        try:
+            return await self._record_outcome(held, result, error, extra)
+        except TaskLostError:
+            logger.warning("task was taken away before its outcome was written", extra=extra)
+            return None
+        except Exception as exc:
+            # The outcome could not be stored as it is (a store refusing the result, a bug in
+            # this runner): record that as the attempt's error now, rather than leave the task
+            # running until its lease expires with the real cause only in the log.
+            logger.exception("recording the outcome failed; recording the failure", extra=extra)
+            try:
+                return await self._record_failure(held, exc, extra, timed_out=False)
+            except TaskLostError:
+                logger.warning("task was taken away before its outcome was written", extra=extra)
+            except Exception:
+                logger.exception(
+                    "recording the failure failed too; the lease will expire", extra=extra
+                )
+            return None
+
+    async def _record_outcome(
+        self, held: HeldTask, result: Any, error: BaseException | None, extra: dict[str, Any]
+    ) -> Task | None:
+        lease = held.lease
         reason = held.stop_reason
         # The last report goes out with the outcome, whatever the heartbeat already wrote.
         progress = held.context.progress
         repository = self._repository
-        try:
-            if reason is StopReason.LOST:
-                logger.warning("task lost its lease; dropped without writing", extra=extra)
-                return None
-            if reason is StopReason.SHUTDOWN:
-                logger.info("task handed back for another run", extra=extra)
-                return await self._write(held, lambda now: repository.release(lease, now=now))
-            if reason is StopReason.CANCEL:
-                partial = held.context.partial_result
-                logger.info("task cancelled", extra=extra)
-                return await self._write(
-                    held,
-                    lambda now: repository.acknowledge_cancel(
-                        lease, now=now, result=partial, progress=progress
-                    ),
-                )
-            if error is None:
-                return await self._write(
-                    held,
-                    lambda now: repository.complete(
-                        lease, now=now, result=result, progress=progress
-                    ),
-                )
-            return await self._record_failure(held, error, extra)
-        except TaskLostError:
-            logger.warning("task was taken away before its outcome was written", extra=extra)
+        if reason is StopReason.LOST:
+            logger.warning("task lost its lease; dropped without writing", extra=extra)
             return None
+        if reason is StopReason.SHUTDOWN:
+            logger.info("task handed back for another run", extra=extra)
+            return await self._write(held, lambda now: repository.release(lease, now=now))
+        if reason is StopReason.CANCEL:
+            try:
+                partial = _jsonable(held.context.partial_result)
+            except InvalidResultError as exc:
+                logger.warning("partial result dropped: %s", exc, extra=extra)
+                partial = None
+            logger.info("task cancelled", extra=extra)
+            return await self._write(
+                held,
+                lambda now: repository.acknowledge_cancel(
+                    lease, now=now, result=partial, progress=progress
+                ),
+            )
+        if error is None:
+            return await self._write(
+                held,
+                lambda now: repository.complete(lease, now=now, result=result, progress=progress),
+            )
+        return await self._record_failure(
+            held, error, extra, timed_out=reason is StopReason.TIMEOUT
+        )
 
     async def _record_failure(
-        self, held: HeldTask, error: BaseException, extra: dict[str, Any]
+        self, held: HeldTask, error: BaseException, extra: dict[str, Any], *, timed_out: bool
     ) -> Task | None:
         task, lease, repository = held.task, held.lease, self._repository
-        if held.stop_reason is StopReason.TIMEOUT:
+        if timed_out:
             task_error = TaskError(type="timeout", message=f"timed out after {task.timeout_s} s")
         else:
             task_error = TaskError(type=type(error).__name__, message=str(error)[:2000])
@@ -201,6 +249,18 @@ class TaskRunner:
                     return None
                 logger.warning("database unavailable; retrying the outcome write")
                 await asyncio.sleep(_WRITE_RETRY_S)
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as JSON gives it back (what the API will show and any store can keep: dicts
+    with string keys, lists, strings, numbers, booleans, None). InvalidResultError when it has no
+    JSON form."""
+    if value is None:
+        return None
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        raise InvalidResultError(f"result is not JSON-able: {exc}") from None
 
 
 def _current_task_cancelling() -> bool:

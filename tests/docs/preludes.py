@@ -9,6 +9,7 @@ the sample itself defined.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 import cam_tasks
@@ -203,6 +205,25 @@ async def runs_executors(namespace: Namespace, defined: Namespace) -> None:
         assert task.status.value == "completed", task
 
 
+async def runs_executor_factories(namespace: Namespace, defined: Namespace) -> None:
+    """Every executor class the sample defines, given to ``CamTasks`` as a factory (the class
+    itself, built with the runtime's context), runs a task (:data:`SAMPLE_PARAMS`) to
+    ``completed``."""
+    for executor_class in _classes(defined, "type", "params_model", "execute"):
+        async with cam_tasks.CamTasks(sample_settings(), executors=[executor_class]) as runtime:
+            task = await _run_in(runtime, executor_class.type, SAMPLE_PARAMS)
+        assert task.status.value == "completed", task
+
+
+async def refused_at_registration(namespace: Namespace, defined: Namespace) -> None:
+    """Every executor class the sample defines is refused by ``CamTasks`` (given as an
+    instance) with a ConfigurationError naming its task type."""
+    for executor_class in _classes(defined, "type", "params_model", "execute"):
+        named = re.escape(repr(executor_class.type))
+        with pytest.raises(cam_tasks.ConfigurationError, match=named):
+            cam_tasks.CamTasks(sample_settings(), executors=[executor_class()])
+
+
 async def syncs_providers(namespace: Namespace, defined: Namespace) -> None:
     """Every provider class the sample defines serves a first sync of account ``123``, every
     region and asset type: it completes and adds every asset the cloud holds."""
@@ -259,6 +280,8 @@ async def authenticates(namespace: Namespace, defined: Namespace) -> None:
 
 CHECKS: Mapping[str, Callable[[Namespace, Namespace], Awaitable[None]]] = {
     "runs_executors": runs_executors,
+    "runs_executor_factories": runs_executor_factories,
+    "refused_at_registration": refused_at_registration,
     "syncs_providers": syncs_providers,
     "uses_host_database": uses_host_database,
     "authenticates": authenticates,

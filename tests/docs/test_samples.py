@@ -111,6 +111,17 @@ def test_every_directive_names_a_prelude_page_or_check_that_exists() -> None:
     assert problems == {}
 
 
+def test_the_readmes_python_samples_run_as_a_reader_copies_them() -> None:
+    """A README sample may stand on files the reader has (``host_files``), never on names
+    another page defines (``prelude=docs/….md``): a reader copying it would get a NameError."""
+    borrowing = {
+        str(block): [name for name in block.names("prelude") if name.endswith(".md")]
+        for block in blocks_of(ROOT / "README.md")
+        if block.kind is Kind.PYTHON
+    }
+    assert {where: pages for where, pages in borrowing.items() if pages} == {}
+
+
 def test_directives_only_stand_before_blocks_that_use_them() -> None:
     allowed = {
         Kind.PYTHON: {"prelude", "then"},
