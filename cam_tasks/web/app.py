@@ -7,18 +7,21 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from cam_tasks.service import ScheduleService, TaskService
-from cam_tasks.service.stats import StatsService
+from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
 from cam_tasks.web.auth import Authenticate, authentication_middleware
 from cam_tasks.web.cors import enable_cors
 from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
+from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
 from cam_tasks.web.log_context import request_id_middleware
-from cam_tasks.web.routes import MAX_BODY_BYTES_KEY, SERVICE_KEY, WATCHER_KEY, routes
+from cam_tasks.web.requests import MAX_BODY_BYTES_KEY
+from cam_tasks.web.routes import routes
 from cam_tasks.web.schedule_routes import SCHEDULES_KEY, schedule_routes
-from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, WorkerPool, stats_routes
+from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, stats_routes
+from cam_tasks.web.submit_routes import submit_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_api"]
 
@@ -91,6 +94,7 @@ def create_api(
     app[MAX_BODY_BYTES_KEY] = max_body_bytes
     app[WATCHER_KEY] = watcher
     app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
+    app.add_routes(submit_routes)
     app.add_routes(routes)
     app.add_routes(events.routes)
     if stats is not None and workers is not None:
