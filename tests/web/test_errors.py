@@ -6,15 +6,21 @@ file path, class name or driver message in the body.
 
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import logging
+import pkgutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from pymongo import AsyncMongoClient
 
-from cam_tasks.domain import MAX_PAGE_SIZE, ManualClock, Task
+import cam_tasks.web
+from cam_tasks.domain import MAX_PAGE_SIZE, CamTasksError, ManualClock, Task
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
@@ -389,3 +395,41 @@ async def test_an_unexpected_error_is_a_generic_500_logged_with_the_request_id(
     [record] = [r for r in caplog.records if r.name.startswith("cam_tasks.web")]
     assert getattr(record, "request_id", None) == "req-500"
     assert record.exc_info is not None
+
+
+# -- one exception tree --------------------------------------------------------------------------
+
+WEB_MODULES = [
+    importlib.import_module(module.name)
+    for module in pkgutil.iter_modules(cam_tasks.web.__path__, "cam_tasks.web.")
+]
+
+
+def test_every_error_the_web_layer_defines_is_a_documented_cam_tasks_error() -> None:
+    defined = [
+        cls
+        for module in WEB_MODULES
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and issubclass(cls, BaseException)
+    ]
+    assert {cls.__name__ for cls in defined} >= {
+        "ApiError",
+        "AuthenticationError",
+        "RateLimitedError",
+    }
+    for cls in defined:
+        assert issubclass(cls, CamTasksError), cls
+        assert cls.__doc__, cls
+        # Drawn in the web branch of the tree (cam_tasks.web.errors' docstring).
+        assert f"── {cls.__name__} " in (cam_tasks.web.errors.__doc__ or ""), cls
+
+
+def test_nothing_in_the_web_layer_raises_the_bare_root() -> None:
+    for module in WEB_MODULES:
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                assert not (isinstance(raised, ast.Name) and raised.id == "CamTasksError"), (
+                    f"{module.__name__} line {node.lineno} raises the bare CamTasksError"
+                )
