@@ -178,12 +178,14 @@ ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
     DatabaseUnavailableError: ErrorRule(503, "database_unavailable", _unavailable),
 }
 
-# Errors aiohttp's router raises itself (no route, wrong method), in the same vocabulary.
+# The machine code and message of each HTTP status that is not a domain error: those aiohttp's
+# router raises itself (no route, wrong method), and those ApiError carries (decoding).
 HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     400: ("bad_request", "bad request"),
     403: ("forbidden", "forbidden"),
     404: ("not_found", "no such resource"),
     405: ("method_not_allowed", "method not allowed"),
+    408: ("request_timeout", "request body not received in time"),
     413: ("payload_too_large", "request body too large"),
     415: ("unsupported_media_type", "unsupported media type"),
     503: ("service_unavailable", "service unavailable, retry later"),

@@ -20,8 +20,9 @@ are resolved at generation time from the live :class:`~cam_tasks.executor.Execut
 
 Errors are partly implied, the same way the middlewares apply them: every operation may answer
 500; every operation that is not public 401 (and 403 when it writes: a viewer may only read);
-one with a body 400, 413, 415 and 422; one with a query or a ``{task_id}`` 400. ``errors`` lists
-the others the operation's handler and service can raise.
+one with a body 400, 408, 413, 415 and 422; one with a query or a ``{task_id}`` 400.
+``errors`` lists the others the operation's handler and service can raise
+(:func:`implied_errors`).
 
 The path parameters, request headers and response headers operations name are described once
 here (:data:`PATH_PARAMETERS`, :data:`REQUEST_HEADERS`, :data:`RESPONSE_HEADERS`).
@@ -206,6 +207,10 @@ ERROR_STATUSES: Final[Mapping[int, tuple[str, str]]] = {
     401: ("Unauthorized", "No acceptable credentials."),
     403: ("Forbidden", "The principal's role may not do this."),
     404: ("NotFound", "No such resource, or one outside the caller's projects."),
+    408: (
+        "RequestTimeout",
+        "The body did not all arrive within the API's `body_read_timeout_s`.",
+    ),
     409: (
         "Conflict",
         "Illegal from the resource's current state (details say which), or a name is taken.",
@@ -243,7 +248,7 @@ def implied_errors(method: str, path: str, operation: Operation) -> set[int]:
         if method not in _SAFE_METHODS:
             statuses.add(403)
     if operation.body is not None:
-        statuses |= {400, 413, 415, 422}
+        statuses |= {400, 408, 413, 415, 422}
     if operation.query is not None or "{task_id}" in path:
         statuses.add(400)
     return statuses

@@ -5,7 +5,8 @@ the client gets (:class:`ApiError` for malformed HTTP, :class:`InvalidParamsErro
 that is JSON but not what the route takes), answered by the error middleware:
 
 =====================  ============================================================
-:func:`json_body`      415 unless JSON (UTF-8), 413 when too large, 400 when malformed
+:func:`json_body`      415 unless JSON (UTF-8), 413 when too large, 408 when it does not
+                       arrive in time, 400 when malformed
 :func:`json_object`    422 unless a JSON object
 :func:`task_id_of`     400 unless the ``{task_id}`` is shaped like a task id
 :func:`idempotency_key`  400 unless one ``Idempotency-Key`` of printable characters
@@ -18,6 +19,7 @@ same input the same way.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any, Final, TypeVar
 
@@ -31,6 +33,8 @@ from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
 from cam_tasks.web.errors import ApiError
 
 __all__ = [
+    "BODY_READ_TIMEOUT_S_KEY",
+    "DEFAULT_BODY_READ_TIMEOUT_S",
     "IDEMPOTENCY_HEADER",
     "MAX_BODY_BYTES_KEY",
     "TASK_ID_PATTERN",
@@ -44,6 +48,9 @@ __all__ = [
 
 #: Largest request body accepted, in bytes.
 MAX_BODY_BYTES_KEY: Final = web.AppKey("cam_tasks.max_body_bytes", int)
+#: Longest a request body may take to arrive, in seconds (from the first read).
+BODY_READ_TIMEOUT_S_KEY: Final = web.AppKey("cam_tasks.body_read_timeout_s", float)
+DEFAULT_BODY_READ_TIMEOUT_S: Final = 30.0
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 # Task ids are UUIDs; anything not shaped like an id is refused before it reaches a query.
 TASK_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -68,21 +75,36 @@ async def _read_body(request: web.Request) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large
+    timeout_s = request.app[BODY_READ_TIMEOUT_S_KEY]
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await request.content.read(limit + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            raise too_large
+    # One deadline for the whole body, not per read: a client dribbling a byte at a time would
+    # otherwise hold a handler (and its memory) for as long as it likes.
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            while True:
+                chunk = await request.content.read(limit + 1 - size)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+    except TimeoutError:
+        if not deadline.expired():  # not ours: some read below timed out on its own
+            raise
+        raise ApiError(
+            408,
+            "request_timeout",
+            "request body not received in time",
+            [{"timeout_s": timeout_s, "received_bytes": size}],
+        ) from None
 
 
 async def json_body(request: web.Request) -> Any:
-    """The request body as JSON: 415 unless JSON (UTF-8), 413 when too large, 400 when
-    malformed."""
+    """The request body as JSON: 415 unless JSON (UTF-8), 413 when too large, 408 when it has not
+    all arrived ``body_read_timeout_s`` after the first read, 400 when malformed."""
     if not _is_json(request):
         raise ApiError(
             415,
@@ -115,8 +137,8 @@ def json_object(value: Any) -> dict[str, Any]:
 
 
 async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object: 415 unless JSON (UTF-8), 413 when too large, 400 when
-    malformed, 422 when valid JSON but not an object."""
+    """The request body as a JSON object: 415 unless JSON (UTF-8), 413 when too large, 408 when
+    too slow, 400 when malformed, 422 when valid JSON but not an object."""
     return json_object(await json_body(request))
 
 

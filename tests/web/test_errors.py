@@ -7,6 +7,7 @@ file path, class name or driver message in the body.
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
 import inspect
 import logging
@@ -25,6 +26,7 @@ from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
 from cam_tasks.service import TaskService
+from cam_tasks.web import allow_anonymous, create_api
 from tests.web.helpers import (
     PREFIX,
     START,
@@ -163,7 +165,7 @@ async def test_cancelling_a_finished_task_is_a_409(api: Api) -> None:
     assert data["details"][0]["status"] == "completed"
 
 
-# -- 413 / 415 -----------------------------------------------------------------------------------
+# -- 408 / 413 / 415 -----------------------------------------------------------------------------
 
 
 async def test_a_body_over_the_limit_is_a_413(api: Api) -> None:
@@ -186,6 +188,36 @@ async def test_a_chunked_body_over_the_limit_is_a_413(api: Api) -> None:
     )
     await assert_error(response, 413, "payload_too_large")
     assert await api.stored() == 0
+
+
+@pytest.mark.parametrize("declared", [None, "200"], ids=["chunked", "content-length"])
+async def test_a_body_that_stops_arriving_is_a_408(
+    make_client: MakeClient, declared: str | None
+) -> None:
+    service = TaskService(MemoryTaskRepository(), make_registry(), clock=ManualClock(START))
+    client = await make_client(service, body_read_timeout_s=0.2)
+    stalled = asyncio.Event()  # set only once the answer is in: the rest never comes before
+
+    async def dribble() -> AsyncIterator[bytes]:
+        yield b'{"type": "echo", "params": {"text": "'
+        await stalled.wait()
+
+    headers = {"Content-Type": "application/json"}
+    if declared is not None:
+        headers["Content-Length"] = declared
+    try:
+        response = await client.post(f"{PREFIX}/tasks", data=dribble(), headers=headers)
+        data = await assert_error(response, 408, "request_timeout")
+    finally:
+        stalled.set()
+    assert data["details"] == [{"timeout_s": 0.2, "received_bytes": 37}]
+    assert sum((await service.counts()).values()) == 0
+
+
+def test_the_body_read_timeout_must_be_positive() -> None:
+    service = TaskService(MemoryTaskRepository(), make_registry(), clock=ManualClock(START))
+    with pytest.raises(ValueError, match="body_read_timeout_s"):
+        create_api(service, authenticate=allow_anonymous(), body_read_timeout_s=0)
 
 
 async def test_a_body_exactly_at_the_limit_is_accepted(api: Api) -> None:
