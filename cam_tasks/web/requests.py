@@ -10,6 +10,7 @@ that is JSON but not what the route takes), answered by the error middleware:
 :func:`json_object`    422 unless a JSON object
 :func:`task_id_of`     400 unless the ``{task_id}`` is shaped like a task id
 :func:`idempotency_key`  400 unless one ``Idempotency-Key`` of printable characters
+:func:`idempotency_key_problems`  the same rule for a body's ``idempotency_key`` (a 422)
 :func:`parse_query`    400 naming every unknown, repeated or invalid query parameter
 =====================  ============================================================
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
 import orjson
@@ -39,6 +41,7 @@ __all__ = [
     "MAX_BODY_BYTES_KEY",
     "TASK_ID_PATTERN",
     "idempotency_key",
+    "idempotency_key_problems",
     "json_body",
     "json_object",
     "parse_query",
@@ -161,14 +164,27 @@ def task_id_of(request: web.Request) -> str:
     return task_id
 
 
+#: What an idempotency key may be, header or body: 1 to MAX_IDEMPOTENCY_KEY_LENGTH printable
+#: characters. No control (NUL, newline) or format (bidi override) characters: a key is echoed
+#: into logs and tools, where those would forge or hide text.
+_IDEMPOTENCY_KEY_RULE: Final = (
+    f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters (no control or format characters)"
+)
+
+
+def _is_idempotency_key(key: str) -> bool:
+    """The one rule for idempotency keys, wherever they come from."""
+    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and key.isprintable()
+
+
 def idempotency_key(request: web.Request) -> str | None:
-    """The ``Idempotency-Key`` header, None when absent: 400 unless one value of 1 to
-    ``MAX_IDEMPOTENCY_KEY_LENGTH`` printable characters."""
+    """The ``Idempotency-Key`` header, None when absent: 400 unless one value that is a valid
+    idempotency key (:data:`_IDEMPOTENCY_KEY_RULE`)."""
     values = request.headers.getall(IDEMPOTENCY_HEADER, [])
     if not values:
         return None
     key = values[0]
-    if len(values) > 1 or not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not key.isprintable():
+    if len(values) > 1 or not _is_idempotency_key(key):
         raise ApiError(
             400,
             "bad_request",
@@ -176,13 +192,26 @@ def idempotency_key(request: web.Request) -> str | None:
             [
                 {
                     "loc": ["header", IDEMPOTENCY_HEADER],
-                    "msg": f"must be one value of 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} "
-                    "printable characters",
+                    "msg": f"must be one value of {_IDEMPOTENCY_KEY_RULE}",
                     "type": "header_invalid",
                 }
             ],
         )
     return key
+
+
+def idempotency_key_problems(key: str | None, loc: Sequence[str | int]) -> list[dict[str, Any]]:
+    """The field error of a body's ``idempotency_key`` at ``loc`` (none when absent or valid), by
+    the same rule as the header's; the caller raises them as one InvalidParamsError (422)."""
+    if key is None or _is_idempotency_key(key):
+        return []
+    return [
+        {
+            "loc": [*loc, "idempotency_key"],
+            "msg": f"must be {_IDEMPOTENCY_KEY_RULE}",
+            "type": "idempotency_key_invalid",
+        }
+    ]
 
 
 def parse_query(

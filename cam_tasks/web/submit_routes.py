@@ -25,6 +25,7 @@ from cam_tasks.web.operations import ExecutorParams, OneOf, Operation, Reply, do
 from cam_tasks.web.requests import (
     IDEMPOTENCY_HEADER,
     idempotency_key,
+    idempotency_key_problems,
     json_body,
     json_object,
     read_json_object,
@@ -159,6 +160,9 @@ async def submit_task(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise InvalidParamsError("invalid request body", validation_details(exc)) from None
     key = submission.idempotency_key
+    problems = idempotency_key_problems(key, ())
+    if problems:
+        raise InvalidParamsError("invalid request body", problems)
     if header_key is not None and key is not None and header_key != key:
         raise InvalidParamsError(
             "conflicting idempotency keys",
@@ -211,6 +215,13 @@ async def _submit_batch(request: web.Request, items: list[Any]) -> web.Response:
         submissions = SUBMIT_BATCH.validate_python(items)
     except ValidationError as exc:
         raise InvalidParamsError("invalid request body", validation_details(exc)) from None
+    problems = [
+        problem
+        for index, submission in enumerate(submissions)
+        for problem in idempotency_key_problems(submission.idempotency_key, (index,))
+    ]
+    if problems:
+        raise InvalidParamsError("invalid request body", problems)
     for index, submission in enumerate(submissions):
         limiter.check_params(submission.params, (index, "params"))
     for _ in submissions[1:]:  # the first was counted with the request

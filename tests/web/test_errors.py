@@ -105,6 +105,27 @@ async def test_a_malformed_idempotency_key_header_is_a_400(api: Api, key: str) -
     assert await api.stored() == 0
 
 
+# The header's rule (above), for the body: "tab\there" and "k" * 201 are refused in both forms.
+@pytest.mark.parametrize(
+    "key", ["nul\x00here", "new\nline", "bidi\u202eoverride", "tab\there", "k" * 201, ""]
+)
+async def test_an_invalid_idempotency_key_in_the_body_is_a_422_like_the_header(
+    api: Api, key: str
+) -> None:
+    response = await api.client.post(f"{PREFIX}/tasks", json={**ECHO, "idempotency_key": key})
+    data = await assert_error(response, 422, "validation_error")
+    assert [detail["loc"] for detail in data["details"]] == [["idempotency_key"]]
+    assert await api.stored() == 0
+
+
+async def test_an_invalid_idempotency_key_in_a_batch_is_located_by_its_index(api: Api) -> None:
+    batch = [{**ECHO, "idempotency_key": "fine"}, {**ECHO, "idempotency_key": "bad\x00"}]
+    response = await api.client.post(f"{PREFIX}/tasks", json=batch)
+    data = await assert_error(response, 422, "validation_error")
+    assert [detail["loc"] for detail in data["details"]] == [[1, "idempotency_key"]]
+    assert await api.stored() == 0
+
+
 # -- 404 / 405 -----------------------------------------------------------------------------------
 
 
