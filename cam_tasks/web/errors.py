@@ -160,7 +160,13 @@ def _schedule_conflict(exc: ScheduleConflictError) -> tuple[str, Details]:
 
 
 def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
-    return "the task store is unavailable, retry later", []
+    # A store that timed out mid-write may have applied it: a blind retry of a submit can
+    # create a second task, a retry with the same Idempotency-Key returns the first.
+    return (
+        "the task store is unavailable, retry later; a submit is safe to retry only with an "
+        "Idempotency-Key (it may have been stored)",
+        [],
+    )
 
 
 #: The one table from domain errors to HTTP answers. Subclasses inherit their base's rule.

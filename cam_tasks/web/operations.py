@@ -233,7 +233,8 @@ ERROR_STATUSES: Final[Mapping[int, tuple[str, str]]] = {
     ),
     503: (
         "ServiceUnavailable",
-        "The task store cannot be reached (nothing was changed), or the service is stopping.",
+        "The task store cannot be reached, or the service is stopping. Retry later; retry a "
+        "submit only with an `Idempotency-Key` (a write that timed out may have been stored).",
     ),
 }
 

@@ -420,6 +420,8 @@ async def test_an_unreachable_database_is_a_503(
     response = await client.request(method, f"{PREFIX}{path}", json=body)
     data = await assert_error(response, 503, "database_unavailable")
     assert data["details"] == []
+    # A submit may have been stored before the store stopped answering: say how to retry it.
+    assert "safe to retry only with an Idempotency-Key" in (await response.json())["msg"]
 
 
 # -- 500 anything else ---------------------------------------------------------------------------
