@@ -54,7 +54,8 @@ def _service(request: web.Request) -> TaskService:
         "list_tasks",
         "tasks",
         "List tasks, newest first",
-        "Filters combine; `status` takes one status or a comma-separated list; `updated_since` "
+        "Filters combine; `status` takes one status or a comma-separated list; `created_by` "
+        "one principal's name (`schedule:<name>` for a schedule's tasks); `updated_since` "
         "returns only the tasks written at or after that instant (RFC 3339 with an offset; "
         "write `+` as `%2B`). Unknown, repeated or bracketed keys are a 400.",
         (Reply(200, "One page of tasks and how many matched.", TaskListView),),
