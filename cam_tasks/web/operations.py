@@ -24,8 +24,9 @@ one with a body 400, 408, 413, 415 and 422; one with a query or a ``{task_id}`` 
 ``errors`` lists the others the operation's handler and service can raise
 (:func:`implied_errors`).
 
-The path parameters, request headers and response headers operations name are described once
-here (:data:`PATH_PARAMETERS`, :data:`REQUEST_HEADERS`, :data:`RESPONSE_HEADERS`).
+The path parameters, request headers, response headers and error statuses operations name are
+described once here (:data:`PATH_PARAMETERS`, :data:`REQUEST_HEADERS`, :data:`RESPONSE_HEADERS`,
+:data:`ERROR_STATUSES`).
 """
 
 from __future__ import annotations
