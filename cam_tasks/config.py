@@ -143,6 +143,13 @@ class ApiSettings(_Section):
 
     prefix: str = Field("/api/v1/cam", description="Where the API is mounted.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies get 413.")
+    body_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A request body that has not all arrived this long after the API started "
+        "reading it gets 408.",
+    )
 
 
 class TokenSettings(_Section):

@@ -282,6 +282,7 @@ class CamTasks(Startable):
             cors_origins=cors.origins,
             cors_allow_credentials=cors.allow_credentials,
             max_body_bytes=self.settings.api.max_body_bytes,
+            body_read_timeout_s=self.settings.api.body_read_timeout_s,
             watcher=self.watcher,
             stats=self.stats,
             workers=self.dispatcher,

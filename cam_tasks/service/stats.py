@@ -1,7 +1,9 @@
 """Statistics use cases: task statistics over a time window, and the store's side of the queue.
 
 Everything here reads the store or counts local changes; nothing writes. The dispatcher's own
-figures (workers, buffer) are the queue layer's: the web layer asks the dispatcher for those.
+figures (workers, buffer) are the queue layer's: :class:`WorkerPool` is what a front end reads of
+them, a protocol the dispatcher satisfies structurally, so the web layer never imports the queue
+layer (the composition root hands it the dispatcher).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import builtins
 from collections import deque
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cam_tasks.domain import Action, Clock, InvalidParamsError, TaskChange, TaskFilter, TaskStatus
 from cam_tasks.domain.principal import Principal
@@ -22,6 +24,8 @@ __all__ = [
     "THROUGHPUT_WINDOW_S",
     "StatsService",
     "ThroughputMeter",
+    "WorkerPool",
+    "WorkerPoolStats",
 ]
 
 #: The window of :meth:`StatsService.task_stats` when the caller gives no ``since``.
@@ -30,6 +34,45 @@ DEFAULT_STATS_WINDOW_S = 24 * 3600.0
 THROUGHPUT_WINDOW_S = 60.0
 
 _ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
+
+
+class WorkerPoolStats(Protocol):
+    """A snapshot of one process's worker pool (``cam_tasks.queue.DispatcherStats``)."""
+
+    @property
+    def owner(self) -> str:
+        """The pool's owner id (one per process incarnation)."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the pool is claiming and running tasks."""
+
+    @property
+    def worker_count(self) -> int:
+        """Worker coroutines of the pool."""
+
+    @property
+    def busy_workers(self) -> int:
+        """Workers running a task now."""
+
+    @property
+    def buffer_size(self) -> int:
+        """Most claimed tasks that wait beyond the running ones."""
+
+    @property
+    def buffered(self) -> int:
+        """Claimed tasks waiting for a worker now."""
+
+    @property
+    def held(self) -> int:
+        """Tasks this process has claimed and not finished."""
+
+
+class WorkerPool(Protocol):
+    """What a front end reads of the local dispatcher: a snapshot of its figures. Cheap and
+    synchronous (no store access)."""
+
+    def stats(self) -> WorkerPoolStats: ...
 
 
 class ThroughputMeter:

@@ -1,5 +1,6 @@
 """The web layer: the task API as an aiohttp sub-application (``create_api``)."""
 
+from cam_tasks.service.stats import WorkerPool
 from cam_tasks.web.app import DEFAULT_MAX_BODY_BYTES, create_api
 from cam_tasks.web.auth import (
     PRINCIPAL_KEY,
@@ -21,11 +22,12 @@ from cam_tasks.web.errors import (
     error_middleware,
 )
 from cam_tasks.web.health import MetricsSource, ReadinessCheck, health_routes, metrics_routes
+from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import ApiLimits, RateLimitedError, RequestLimiter
 from cam_tasks.web.log_context import LogContextFilter, current_request_id, request_id_middleware
-from cam_tasks.web.routes import MAX_BODY_BYTES_KEY, SERVICE_KEY, WATCHER_KEY
+from cam_tasks.web.requests import MAX_BODY_BYTES_KEY
 from cam_tasks.web.schedule_routes import SCHEDULES_KEY
-from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, WorkerPool
+from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",

@@ -7,18 +7,25 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from cam_tasks.service import ScheduleService, TaskService
-from cam_tasks.service.stats import StatsService
+from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
 from cam_tasks.web.auth import Authenticate, authentication_middleware
 from cam_tasks.web.cors import enable_cors
 from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
+from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
 from cam_tasks.web.log_context import request_id_middleware
-from cam_tasks.web.routes import MAX_BODY_BYTES_KEY, SERVICE_KEY, WATCHER_KEY, routes
+from cam_tasks.web.requests import (
+    BODY_READ_TIMEOUT_S_KEY,
+    DEFAULT_BODY_READ_TIMEOUT_S,
+    MAX_BODY_BYTES_KEY,
+)
+from cam_tasks.web.routes import routes
 from cam_tasks.web.schedule_routes import SCHEDULES_KEY, schedule_routes
-from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, WorkerPool, stats_routes
+from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, stats_routes
+from cam_tasks.web.submit_routes import submit_routes
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_api"]
 
@@ -34,6 +41,7 @@ def create_api(
     cors_origins: Iterable[str] = (),
     cors_allow_credentials: bool = False,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    body_read_timeout_s: float = DEFAULT_BODY_READ_TIMEOUT_S,
     watcher: TaskWatcher | None = None,
     sse_keepalive_s: float = events.DEFAULT_KEEPALIVE_S,
     stats: StatsService | None = None,
@@ -46,9 +54,11 @@ def create_api(
 
     Paths inside it are relative (``/tasks``…); ``Location`` headers carry the mount prefix.
     Request bodies larger than ``max_body_bytes`` are refused with 413 (the host app's
-    ``client_max_size`` does not apply to a sub-app's own reading). The app neither starts nor
-    stops the service: its owner (the composition root) does. ValueError when
-    ``max_body_bytes < 1`` or ``sse_keepalive_s <= 0``.
+    ``client_max_size`` does not apply to a sub-app's own reading), and bodies that have not
+    all arrived ``body_read_timeout_s`` after the handler started reading them with 408. The
+    app neither starts nor stops the service: its owner (the composition root) does.
+    ValueError when ``max_body_bytes < 1``, ``body_read_timeout_s <= 0`` or
+    ``sse_keepalive_s <= 0``.
 
     Long polls and event streams wait on ``watcher``; give the one the composition root wired
     to its :class:`ObservedTaskRepository` so local changes wake them at once. Without one, a
@@ -72,6 +82,8 @@ def create_api(
     """
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be >= 1")
+    if not body_read_timeout_s > 0:
+        raise ValueError("body_read_timeout_s must be > 0")
     if not sse_keepalive_s > 0:
         raise ValueError("sse_keepalive_s must be > 0")
     if (stats is None) != (workers is None):
@@ -89,8 +101,10 @@ def create_api(
     )
     app[SERVICE_KEY] = service
     app[MAX_BODY_BYTES_KEY] = max_body_bytes
+    app[BODY_READ_TIMEOUT_S_KEY] = body_read_timeout_s
     app[WATCHER_KEY] = watcher
     app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
+    app.add_routes(submit_routes)
     app.add_routes(routes)
     app.add_routes(events.routes)
     if stats is not None and workers is not None:

@@ -25,8 +25,9 @@ from typing import Final
 import orjson
 from aiohttp import web
 
+from cam_tasks.web.keys import SERVICE_KEY
 from cam_tasks.web.openapi import openapi_document
-from cam_tasks.web.routes import SERVICE_KEY
+from cam_tasks.web.operations import Content, Operation, Reply, documented
 
 __all__ = ["DOCS_PUBLIC_PATHS", "add_docs"]
 
@@ -50,6 +51,17 @@ def add_docs(app: web.Application) -> None:
 
 
 @docs_routes.get("/openapi.json", name=_OPENAPI_ROUTE)
+@documented(
+    Operation(
+        "openapi_document",
+        "documentation",
+        "This document",
+        "OpenAPI 3.1, generated from the models the handlers use and the executors registered "
+        "in this process. Public.",
+        (Reply(200, "The OpenAPI document.", content=Content.DOCUMENT),),
+        public=True,
+    )
+)
 async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of this API as it is mounted and with the executors it has."""
     path = str(request.app.router[_OPENAPI_ROUTE].url_for())
@@ -101,6 +113,16 @@ def _page() -> tuple[str, dict[str, str]]:
 
 
 @docs_routes.get("/docs")
+@documented(
+    Operation(
+        "api_docs_page",
+        "documentation",
+        "This document as a page",
+        "A self-contained page that reads `openapi.json` and shows it. Public.",
+        (Reply(200, "The page.", content=Content.HTML),),
+        public=True,
+    )
+)
 async def api_docs_page(_: web.Request) -> web.Response:
     """The page that shows ``openapi.json``."""
     page, headers = _page()

@@ -1,11 +1,23 @@
 """Errors to HTTP answers: the one mapping table, request ids, and the middleware using both.
 
-Three kinds of failure reach the middleware, and each becomes an error envelope:
+The web layer's own errors are a branch of the one exception tree
+(:mod:`cam_tasks.domain.errors`)::
 
-- a :class:`CamTasksError` from the service: looked up in :data:`ERROR_RULES` (by class, then
-  its bases), which alone decides status, machine code, message and details;
+    CamTasksError                  (cam_tasks.domain)
+    └── web
+        ├── ApiError               malformed HTTP: JSON, query, id, header, size, media type
+        ├── AuthenticationError    no acceptable credentials (401; cam_tasks.web.auth)
+        └── RateLimitedError       a principal submits faster than its rate (429;
+                                   cam_tasks.web.limits)
+
+Nothing in the web layer raises the bare root. Three kinds of failure reach the middleware, and
+each becomes an error envelope:
+
 - an :class:`ApiError` raised by this package while decoding a request (malformed JSON or
   query, body too large, wrong media type), which carries its own status;
+- any other :class:`CamTasksError` (the service's, the domain's, the web layer's own): looked
+  up in :data:`ERROR_RULES` (by class, then its bases), which alone decides status, machine
+  code, message and details;
 - an ``aiohttp`` HTTP exception from routing (unknown route, method not allowed).
 
 Anything else (and a :class:`CamTasksError` the table does not know) is a bug or an outage we
@@ -63,8 +75,10 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 Details = list[dict[str, Any]]
 
 
-class ApiError(Exception):
-    """A request this package refuses before any use case runs (decoding, media type, size).
+class ApiError(CamTasksError):
+    """A request this package refuses before any use case runs (decoding, media type, size):
+    answered with ``status`` and the machine code ``error`` as they are, not through
+    :data:`ERROR_RULES`.
 
     ``msg`` and ``details`` are sent to the client as they are: write them for the client.
     """
@@ -146,7 +160,13 @@ def _schedule_conflict(exc: ScheduleConflictError) -> tuple[str, Details]:
 
 
 def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
-    return "the task store is unavailable, retry later", []
+    # A store that timed out mid-write may have applied it: a blind retry of a submit can
+    # create a second task, a retry with the same Idempotency-Key returns the first.
+    return (
+        "the task store is unavailable, retry later; a submit is safe to retry only with an "
+        "Idempotency-Key (it may have been stored)",
+        [],
+    )
 
 
 #: The one table from domain errors to HTTP answers. Subclasses inherit their base's rule.
@@ -164,12 +184,14 @@ ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
     DatabaseUnavailableError: ErrorRule(503, "database_unavailable", _unavailable),
 }
 
-# Errors aiohttp's router raises itself (no route, wrong method), in the same vocabulary.
+# The machine code and message of each HTTP status that is not a domain error: those aiohttp's
+# router raises itself (no route, wrong method), and those ApiError carries (decoding).
 HTTP_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
     400: ("bad_request", "bad request"),
     403: ("forbidden", "forbidden"),
     404: ("not_found", "no such resource"),
     405: ("method_not_allowed", "method not allowed"),
+    408: ("request_timeout", "request body not received in time"),
     413: ("payload_too_large", "request body too large"),
     415: ("unsupported_media_type", "unsupported media type"),
     503: ("service_unavailable", "service unavailable, retry later"),
@@ -240,7 +262,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     response: web.StreamResponse
     try:
         response = await handler(request)
-    except ApiError as exc:
+    except ApiError as exc:  # before its base: it carries its own answer
         response = error_response(exc.status, exc.error, exc.msg, exc.details)
     except CamTasksError as exc:
         response = _from_domain_error(request, request_id, exc)

@@ -1,6 +1,7 @@
 """``GET /tasks/{id}/events``: a task's changes as server-sent events (aiohttp-sse).
 
-Events, each carrying the task view (the ``data`` of ``GET /tasks/{id}``) as JSON:
+Events, each carrying the task view as JSON (the ``data`` of ``GET /tasks/{id}``, rendered by
+the same :func:`~cam_tasks.web.views.task_view`):
 
 - ``status``: the lifecycle changed: status, attempt, a cancel request, the schedule or the
   start/end times. The first event of a stream is always one (the state as the client finds it);
@@ -40,8 +41,11 @@ from cam_tasks.domain import CamTasksError, Task
 from cam_tasks.service.watch import TaskSubscription
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.errors import REQUEST_ID_HEADER, REQUEST_ID_KEY
-from cam_tasks.web.routes import SERVICE_KEY, WATCHER_KEY, task_id_of
+from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
+from cam_tasks.web.operations import Content, Operation, Reply, documented
+from cam_tasks.web.requests import task_id_of
 from cam_tasks.web.schemas import TaskView
+from cam_tasks.web.views import task_view
 
 __all__ = [
     "DEFAULT_KEEPALIVE_S",
@@ -127,12 +131,36 @@ def events_of(
     return events, now
 
 
-def _view(request: web.Request, task: Task) -> dict[str, Any]:
-    service = request.app[SERVICE_KEY]
-    return TaskView.of(task, now=service.clock.now()).model_dump(mode="json")
-
-
 @routes.get("/tasks/{task_id}/events")
+@documented(
+    Operation(
+        "task_events",
+        "tasks",
+        "Follow a task as server-sent events",
+        "Events: `status` (first, then when the lifecycle changes), `progress` (only progress "
+        "changed) and `done` (once, after a terminal `status`; the stream then ends); every "
+        "server-sent event's `data` is the task view (`TaskView`). "
+        "Ids name the state the client has; `Last-Event-ID` resumes without repeating or "
+        "losing the current state. Keep-alive comments every 15 s. See docs/frontend.md.",
+        (
+            Reply(
+                200,
+                "The event stream: each event's `data` is the task view as JSON.",
+                TaskView,
+                content=Content.EVENT_STREAM,
+                events=("status", "progress", "done"),
+            ),
+            Reply(
+                204,
+                "The client already has the `done` event of the task's current state: "
+                "an EventSource stops reconnecting.",
+                content=Content.EMPTY,
+            ),
+        ),
+        errors=frozenset({404, 503}),
+        headers=("Last-Event-ID",),
+    )
+)
 async def task_events(request: web.Request) -> web.StreamResponse:
     """Stream the task's changes until it ends (see the module docstring). 404 for an unknown
     task and 204 after ``done``, both answered before any streaming."""
@@ -145,7 +173,7 @@ async def task_events(request: web.Request) -> web.StreamResponse:
         task = await subscription.next()
         if task is None:  # the application is shutting down
             raise web.HTTPServiceUnavailable()
-        view = _view(request, task)
+        view = task_view(request, task)
         events, position = events_of(seen, view)
         if not events and position.done:  # the client already has ``done`` of this state
             return web.Response(status=204)
@@ -190,7 +218,7 @@ async def _stream(
         task = await _next_state(subscription, stream, request.app[KEEPALIVE_S_KEY])
         if task is None:
             return
-        view = _view(request, task)
+        view = task_view(request, task)
 
 
 async def _next_state(

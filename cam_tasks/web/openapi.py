@@ -1,11 +1,13 @@
 """The API's OpenAPI 3.1 document, generated from what serves the requests.
 
-- **Which routes**: the API application's router, each (method, path) documented by its entry in
-  :data:`~cam_tasks.web.operations.OPERATIONS` (HEAD twins and CORS preflights are left out;
-  so is a route without an entry, which the route-coverage test reports).
+- **Which routes**: the API application's router, each route documented by the
+  :class:`~cam_tasks.web.operations.Operation` its handler carries (HEAD twins and CORS
+  preflights are left out; so is a route whose handler carries none, which the route-coverage
+  test reports).
 - **Schemas**: the pydantic models the handlers validate with and answer with, through
-  ``TypeAdapter.json_schemas`` into ``components/schemas``; query models become one parameter
-  per field, with their bounds.
+  ``TypeAdapter.json_schemas`` into ``components/schemas``
+  (:mod:`cam_tasks.web.openapi_schemas`); query models become one parameter per field, with
+  their bounds.
 - **Task types**: the live :class:`~cam_tasks.executor.ExecutorRegistry`. Every registered
   executor's params model is a component; ``POST /tasks`` and ``POST /schedules`` take one
   variant per type (``oneOf`` with a discriminator on ``type``); the dedicated submit routes take
@@ -20,30 +22,29 @@ Building it takes milliseconds; :mod:`cam_tasks.web.docs_page` builds it once pe
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from aiohttp import hdrs, web
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field
 
 from cam_tasks._version import __version__
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.web.errors import ERROR_RULES, HTTP_ERRORS
 from cam_tasks.web.events import EVENT_ID_PATTERN
+from cam_tasks.web.openapi_schemas import Components, Mode
 from cam_tasks.web.operations import (
-    OPERATIONS,
+    ERROR_STATUSES,
     PATH_PARAMETERS,
     REQUEST_HEADERS,
     RESPONSE_HEADERS,
-    TYPED_REQUESTS,
     Content,
-    ExecutorParams,
-    OneOf,
     Operation,
     Reply,
     Schema,
+    implied_errors,
+    operation_of,
 )
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "OPENAPI_VERSION",
     "ErrorData",
     "ErrorEnvelope",
+    "documented_routes",
     "error_codes",
     "openapi_document",
     "served_routes",
@@ -60,12 +62,8 @@ OPENAPI_VERSION: Final = "3.1.0"
 #: The name of the bearer-token security scheme in the document.
 BEARER_SCHEME: Final = "bearerAuth"
 
-_Mode = Literal["validation", "serialization"]
-_REF = "#/components/schemas/{model}"
 _METHOD_ORDER: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _PATH_PARAMETER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-_SAFE_METHODS: Final = frozenset({hdrs.METH_GET, hdrs.METH_HEAD, hdrs.METH_OPTIONS})
 
 _TAGS: Final = {
     "tasks": "Submit, follow, cancel, retry and delete tasks.",
@@ -86,41 +84,6 @@ registered, so the task types and their params below are the ones this instance 
 Authentication: `Authorization: Bearer <token>` when the service has tokens configured, the \
 host's own scheme when it plugged one in; requests without credentials are accepted only \
 where the service allows anonymous use. This document and its page are public."""
-
-#: Every error status an operation may document: its component name and when it happens.
-_ERRORS: Final[Mapping[int, tuple[str, str]]] = {
-    400: (
-        "BadRequest",
-        "Malformed: JSON body, query string (unknown, repeated or invalid keys), id or header.",
-    ),
-    401: ("Unauthorized", "No acceptable credentials."),
-    403: ("Forbidden", "The principal's role may not do this."),
-    404: ("NotFound", "No such resource, or one outside the caller's projects."),
-    409: (
-        "Conflict",
-        "Illegal from the resource's current state (details say which), or a name is taken.",
-    ),
-    413: ("PayloadTooLarge", "The body is larger than the API's `max_body_bytes`."),
-    415: ("UnsupportedMediaType", "The body is not `application/json` (UTF-8)."),
-    422: (
-        "UnprocessableContent",
-        "Invalid fields (details per field, `loc` and `msg`), or an unknown task type "
-        "(details list the known ones).",
-    ),
-    429: (
-        "TooManyRequests",
-        "Too many pending tasks, or submits faster than the principal's rate: come back after "
-        "`Retry-After` seconds.",
-    ),
-    500: (
-        "InternalServerError",
-        "A bug: details carry the request id to quote. No internals are ever shown.",
-    ),
-    503: (
-        "ServiceUnavailable",
-        "The task store cannot be reached (nothing was changed), or the service is stopping.",
-    ),
-}
 
 
 class ErrorData(BaseModel):
@@ -151,21 +114,41 @@ def error_codes(status: int) -> list[str]:
     return sorted(codes)
 
 
-def served_routes(app: web.Application, prefix: str) -> list[tuple[str, str]]:
-    """Every (method, path relative to ``prefix``) ``app``'s router serves, but the HEAD twin
-    aiohttp adds to each GET and CORS preflight routes."""
-    found: set[tuple[str, str]] = set()
+def _routes(app: web.Application, prefix: str) -> Iterator[tuple[str, str, web.AbstractRoute]]:
+    """(method, path relative to ``prefix``, route) of every route of ``app``'s router, but the
+    HEAD twin aiohttp adds to each GET and CORS preflight routes."""
     for route in app.router.routes():
         if route.resource is None or route.method in {hdrs.METH_HEAD, hdrs.METH_OPTIONS}:
             continue
         canonical = route.resource.canonical
         if canonical.startswith(prefix):
-            found.add((route.method, canonical[len(prefix) :] or "/"))
-    return sorted(found, key=lambda item: (item[1], _method_rank(item[0])))
+            yield route.method, canonical[len(prefix) :] or "/", route
 
 
-def _method_rank(method: str) -> int:
-    return _METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER)
+def _route_order(method: str, path: str) -> tuple[str, int]:
+    rank = _METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER)
+    return path, rank
+
+
+def served_routes(app: web.Application, prefix: str) -> list[tuple[str, str]]:
+    """Every (method, path relative to ``prefix``) ``app``'s router serves, but the HEAD twin
+    aiohttp adds to each GET and CORS preflight routes."""
+    found = {(method, path) for method, path, _ in _routes(app, prefix)}
+    return sorted(found, key=lambda item: _route_order(*item))
+
+
+def documented_routes(app: web.Application, prefix: str) -> list[tuple[str, str, Operation]]:
+    """(method, path, operation) of every route :func:`served_routes` lists whose handler
+    carries its documentation (:func:`~cam_tasks.web.operations.documented`)."""
+    found = {
+        (method, path): operation
+        for method, path, route in _routes(app, prefix)
+        if (operation := operation_of(route.handler, method)) is not None
+    }
+    return [
+        (method, path, found[method, path])
+        for method, path in sorted(found, key=lambda item: _route_order(*item))
+    ]
 
 
 def openapi_document(
@@ -173,12 +156,18 @@ def openapi_document(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API application ``app`` mounted at ``prefix`` (``""``
     for a root app), with ``registry``'s task types. A fresh, JSON-able dict."""
-    documented = [
-        (method, path, OPERATIONS[method, path])
-        for method, path in served_routes(app, prefix)
-        if (method, path) in OPERATIONS
-    ]
-    return _Builder(registry, documented).document(prefix)
+    return _Builder(registry, documented_routes(app, prefix)).document(prefix)
+
+
+def _sources(operation: Operation) -> Iterator[tuple[Schema, Mode]]:
+    """The schemas ``operation`` names, each with the mode it is used in."""
+    if operation.body is not None:
+        yield operation.body, "validation"
+    if operation.query is not None:
+        yield operation.query, "validation"
+    for reply in operation.replies:
+        if reply.data is not None:
+            yield reply.data, "serialization"
 
 
 class _Builder:
@@ -187,111 +176,13 @@ class _Builder:
     ) -> None:
         self._registry = registry
         self._operations = operations
-        self._keys: dict[tuple[int, _Mode], int] = {}
-        self._inputs: list[tuple[int, _Mode, TypeAdapter[Any]]] = []
-        self._adapters: dict[int, TypeAdapter[Any]] = {}
-        self._refs: dict[int, dict[str, Any]] = {}
-        self._components: dict[str, Any] = {}
-        self._collect()
+        wanted: list[tuple[Schema, Mode]] = [(ErrorEnvelope, "serialization")]
+        for _, _, operation in operations:
+            wanted += _sources(operation)
+        self._components = Components(registry, wanted)
 
-    # -- schemas ------------------------------------------------------------------------------
-
-    def _adapter(self, source: type[BaseModel] | TypeAdapter[Any]) -> TypeAdapter[Any]:
-        if isinstance(source, TypeAdapter):
-            return source
-        adapter = self._adapters.get(id(source))
-        if adapter is None:
-            adapter = self._adapters[id(source)] = TypeAdapter(source)
-        return adapter
-
-    def _params_model(self, task_type: str) -> type[BaseModel] | None:
-        return self._registry.get(task_type).params_model if task_type in self._registry else None
-
-    def _want(self, source: Schema, mode: _Mode) -> None:
-        if isinstance(source, OneOf):
-            for choice in source.choices:
-                self._want(choice, mode)
-            return
-        if isinstance(source, ExecutorParams):
-            model = self._params_model(source.task_type)
-            if model is not None:
-                self._want(model, mode)
-            return
-        key = (id(source), mode)
-        if key not in self._keys:
-            self._keys[key] = len(self._inputs)
-            self._inputs.append((len(self._inputs), mode, self._adapter(source)))
-
-    def _collect(self) -> None:
-        self._want(ErrorEnvelope, "serialization")
-        for spec in self._registry:
-            self._want(spec.params_model, "validation")
-        for _, _, operation in self._operations:
-            if operation.body is not None:
-                self._want(operation.body, "validation")
-            if operation.query is not None:
-                self._want(operation.query, "validation")
-            for reply in operation.replies:
-                if reply.data is not None:
-                    self._want(reply.data, "serialization")
-        refs, definitions = TypeAdapter.json_schemas(self._inputs, ref_template=_REF)
-        self._refs = {key: schema for (key, _), schema in refs.items()}
-        self._components = dict(definitions.get("$defs", {}))
-        for model in TYPED_REQUESTS:
-            if (id(model), "validation") in self._keys:
-                self._split_by_type(self._component_name(self.schema(model, "validation")))
-
-    def schema(self, source: Schema, mode: _Mode) -> dict[str, Any]:
-        """The schema of ``source`` (a ``$ref`` into the components for a model)."""
-        if isinstance(source, OneOf):
-            return {"oneOf": [self.schema(choice, mode) for choice in source.choices]}
-        if isinstance(source, ExecutorParams):
-            model = self._params_model(source.task_type)
-            if model is None:  # the route exists, but no such executor: every submit is a 422
-                return {"type": "object"}
-            return self.schema(model, mode)
-        return copy.deepcopy(self._refs[self._keys[id(source), mode]])
-
-    @staticmethod
-    def _component_name(schema: Mapping[str, Any]) -> str:
-        ref = str(schema["$ref"])
-        return ref.rsplit("/", 1)[-1]
-
-    def _unique_name(self, wanted: str) -> str:
-        base = _UNSAFE_NAME.sub("_", wanted)  # component names are [A-Za-z0-9._-]+
-        name, n = base, 1
-        while name in self._components:
-            n += 1
-            name = f"{base}{n}"
-        return name
-
-    def _split_by_type(self, name: str) -> None:
-        """Turn the request component ``name`` (fields ``type`` and ``params``) into one variant
-        per registered executor, chosen by ``type``."""
-        base = self._components[name]
-        if not len(self._registry):
-            return
-        variants: dict[str, str] = {}
-        for spec in sorted(self._registry, key=lambda spec: spec.type):
-            variant = copy.deepcopy(base)
-            variant["title"] = f"{base.get('title', name)} ({spec.type})"
-            properties = variant["properties"]
-            properties["type"] = {"type": "string", "const": spec.type}
-            properties["params"] = {
-                **self.schema(spec.params_model, "validation"),
-                "description": f"The params of `{spec.type}`.",
-            }
-            if any(f.is_required() for f in spec.params_model.model_fields.values()):
-                variant["required"] = sorted({*variant.get("required", ()), "params"})
-            variant_name = self._unique_name(f"{name}.{spec.type}")
-            self._components[variant_name] = variant
-            variants[spec.type] = _REF.format(model=variant_name)
-        self._components[name] = {
-            "title": base.get("title", name),
-            "description": base.get("description", ""),
-            "oneOf": [{"$ref": ref} for ref in variants.values()],
-            "discriminator": {"propertyName": "type", "mapping": variants},
-        }
+    def schema(self, source: Schema, mode: Mode) -> dict[str, Any]:
+        return self._components.schema(source, mode)
 
     # -- operations ---------------------------------------------------------------------------
 
@@ -300,16 +191,15 @@ class _Builder:
         for method, path, operation in self._operations:
             paths.setdefault(path, {})[method.lower()] = self._operation(method, path, operation)
         # Query models are parameters now, not schemas a body or an answer refers to.
+        schemas = self._components.schemas
         for _, _, operation in self._operations:
             if operation.query is not None:
-                self._components.pop(
-                    self._component_name(self.schema(operation.query, "validation")), None
-                )
+                schemas.pop(Components.name_of(self.schema(operation.query, "validation")), None)
         errors = sorted(
             {
                 status
                 for method, path, operation in self._operations
-                for status in _implied_errors(method, path, operation)
+                for status in implied_errors(method, path, operation)
             }
         )
         tags = sorted(
@@ -329,9 +219,9 @@ class _Builder:
             "tags": [{"name": tag, "description": _TAGS[tag]} for tag in tags],
             "paths": paths,
             "components": {
-                "schemas": dict(sorted(self._components.items())),
+                "schemas": dict(sorted(schemas.items())),
                 "responses": {
-                    _error_name(status): self._error_response(status) for status in errors
+                    ERROR_STATUSES[status][0]: self._error_response(status) for status in errors
                 },
                 "securitySchemes": {
                     BEARER_SCHEME: {
@@ -367,8 +257,8 @@ class _Builder:
                 },
             }
         responses = {str(reply.status): self._reply(reply) for reply in operation.replies}
-        for status in sorted(_implied_errors(method, path, operation)):
-            responses[str(status)] = {"$ref": f"#/components/responses/{_error_name(status)}"}
+        for status in sorted(implied_errors(method, path, operation)):
+            responses[str(status)] = {"$ref": f"#/components/responses/{ERROR_STATUSES[status][0]}"}
         result["responses"] = responses
         if operation.public:
             result["security"] = []
@@ -383,7 +273,8 @@ class _Builder:
     def _query_parameters(self, operation: Operation) -> Iterator[dict[str, Any]]:
         if operation.query is None:
             return
-        model = self._components[self._component_name(self.schema(operation.query, "validation"))]
+        name = Components.name_of(self.schema(operation.query, "validation"))
+        model = self._components.schemas[name]
         required = set(model.get("required", ()))
         for name, field_schema in model.get("properties", {}).items():
             schema = _without_null(field_schema)
@@ -457,33 +348,14 @@ class _Builder:
         }
         envelope = {"allOf": [self.schema(ErrorEnvelope, "serialization"), narrowed]}
         return {
-            "description": _ERRORS[status][1],
+            "description": ERROR_STATUSES[status][1],
             "headers": _headers(headers),
             "content": {"application/json": {"schema": envelope}},
         }
 
 
-def _implied_errors(method: str, path: str, operation: Operation) -> set[int]:
-    """The error statuses of ``operation``: its own, and those the middlewares and the request
-    decoding give every operation of its shape (see :mod:`cam_tasks.web.operations`)."""
-    statuses = set(operation.errors) | {500}
-    if not operation.public:
-        statuses.add(401)
-        if method not in _SAFE_METHODS:
-            statuses.add(403)
-    if operation.body is not None:
-        statuses |= {400, 413, 415, 422}
-    if operation.query is not None or "{task_id}" in path:
-        statuses.add(400)
-    return statuses
-
-
 def _anchored(pattern: str) -> str:
     return pattern if pattern.startswith("^") else f"^{pattern}$"
-
-
-def _error_name(status: int) -> str:
-    return _ERRORS[status][0]
 
 
 def _headers(names: Mapping[str, bool]) -> dict[str, Any]:

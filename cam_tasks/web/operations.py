@@ -1,10 +1,16 @@
-"""What each route of the API does, written down once for its OpenAPI document.
+"""How a route is documented in the OpenAPI document, next to its handler.
 
-:data:`OPERATIONS` holds one :class:`Operation` per (method, route path), the path relative to
-where the API is mounted, exactly as the router spells it. :mod:`cam_tasks.web.openapi` walks the
-router and documents every route it finds here, so the document never names a route that is not
-served (no schedules without a schedule service), and a route added without an entry here is
-missing from it, which ``tests/web/test_openapi.py`` reports.
+Each handler carries its route's :class:`Operation`, attached where the handler is declared::
+
+    @routes.get("/tasks")
+    @documented(Operation("list_tasks", "tasks", "List tasks, newest first", ..., replies))
+    async def list_tasks(request: web.Request) -> web.Response: ...
+
+so a route, its handler and its description change in one place. :mod:`cam_tasks.web.openapi`
+walks the router and documents every route whose handler carries one (:func:`operation_of`):
+the document never names a route that is not served (no schedules without a schedule service),
+and a route added without one is missing from it, which ``tests/web/test_openapi.py`` reports.
+A handler that serves several methods with different descriptions gets one per method.
 
 Schemas are not written here: an operation names the pydantic models (or ``TypeAdapter``) its
 handler validates with and answers with, and the document is generated from them. Two sources
@@ -14,43 +20,33 @@ are resolved at generation time from the live :class:`~cam_tasks.executor.Execut
 
 Errors are partly implied, the same way the middlewares apply them: every operation may answer
 500; every operation that is not public 401 (and 403 when it writes: a viewer may only read);
-one with a body 400, 413, 415 and 422; one with a query or a ``{task_id}`` 400. ``errors`` lists
-the others the operation's handler and service can raise.
+one with a body 400, 408, 413, 415 and 422; one with a query or a ``{task_id}`` 400.
+``errors`` lists the others the operation's handler and service can raise
+(:func:`implied_errors`).
+
+The path parameters, request headers, response headers and error statuses operations name are
+described once here (:data:`PATH_PARAMETERS`, :data:`REQUEST_HEADERS`, :data:`RESPONSE_HEADERS`,
+:data:`ERROR_STATUSES`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+from aiohttp import hdrs
 from pydantic import BaseModel, TypeAdapter
 
 from cam_tasks.domain.schedule import SCHEDULE_NAME_PATTERN
 from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
-from cam_tasks.web.routes import IDEMPOTENCY_HEADER, TASK_ID_PATTERN
-from cam_tasks.web.schedule_schemas import (
-    CreateScheduleRequest,
-    ListSchedulesQuery,
-    ScheduleFiredView,
-    ScheduleListView,
-    ScheduleView,
-    UpdateScheduleRequest,
-)
-from cam_tasks.web.schemas import (
-    SUBMIT_BATCH,
-    ListTasksQuery,
-    SubmitTaskRequest,
-    SubmittedView,
-    TaskListView,
-    TaskQuery,
-    TaskView,
-)
-from cam_tasks.web.stats_routes import QueueStatsView, TaskStatsQuery, TaskStatsView
+from cam_tasks.web.requests import IDEMPOTENCY_HEADER, TASK_ID_PATTERN
+from cam_tasks.web.schedule_schemas import CreateScheduleRequest
+from cam_tasks.web.schemas import SubmitTaskRequest
 
 __all__ = [
-    "OPERATIONS",
+    "ERROR_STATUSES",
     "PATH_PARAMETERS",
     "REQUEST_HEADERS",
     "RESPONSE_HEADERS",
@@ -61,6 +57,9 @@ __all__ = [
     "Operation",
     "Reply",
     "Schema",
+    "documented",
+    "implied_errors",
+    "operation_of",
 ]
 
 
@@ -198,279 +197,91 @@ RESPONSE_HEADERS: Final[Mapping[str, Mapping[str, Any]]] = {
     },
 }
 
-_SUBMITTED = Reply(
-    202,
-    "Submitted: the task is stored and pending; `Location` is the task.",
-    SubmittedView,
-    headers={"Location": True},
-)
-_TASK_ERRORS = frozenset({404, 409, 503})
-_SCHEDULE_ERRORS = frozenset({403, 404, 503})
-_SUBMIT_DESCRIPTION = (
-    "The body *is* the `{type}` executor's params; field errors are located relative to it "
-    '(`loc: ["asset_types"]`). `created_by` and `project_id` are accepted and ignored: a task '
-    "records them from the authenticated principal."
-)
-_VIEWS = "every server-sent event's `data` is the task view (`TaskView`)"
+_SAFE_METHODS: Final = frozenset({hdrs.METH_GET, hdrs.METH_HEAD, hdrs.METH_OPTIONS})
 
-#: The documentation of every route, by (method, path relative to the API prefix).
-OPERATIONS: Final[Mapping[tuple[str, str], Operation]] = {
-    ("POST", "/tasks/sync-assets"): Operation(
-        "submit_sync_assets",
-        "tasks",
-        "Submit a sync_assets task",
-        _SUBMIT_DESCRIPTION.format(type="sync_assets"),
-        (_SUBMITTED,),
-        errors=frozenset({429, 503}),
-        body=ExecutorParams("sync_assets"),
-        headers=(IDEMPOTENCY_HEADER,),
+#: Every error status an operation may document: its component name and when it happens.
+ERROR_STATUSES: Final[Mapping[int, tuple[str, str]]] = {
+    400: (
+        "BadRequest",
+        "Malformed: JSON body, query string (unknown, repeated or invalid keys), id or header.",
     ),
-    ("POST", "/tasks/discover-assets"): Operation(
-        "submit_discover_assets",
-        "tasks",
-        "Submit a discover_assets task",
-        _SUBMIT_DESCRIPTION.format(type="discover_assets"),
-        (_SUBMITTED,),
-        errors=frozenset({429, 503}),
-        body=ExecutorParams("discover_assets"),
-        headers=(IDEMPOTENCY_HEADER,),
+    401: ("Unauthorized", "No acceptable credentials."),
+    403: ("Forbidden", "The principal's role may not do this."),
+    404: ("NotFound", "No such resource, or one outside the caller's projects."),
+    408: (
+        "RequestTimeout",
+        "The body did not all arrive within the API's `body_read_timeout_s`.",
     ),
-    ("POST", "/tasks"): Operation(
-        "submit_task",
-        "tasks",
-        "Submit a task of any registered type, or a batch of them",
-        'One object submits one task (`params` are the type\'s, under `["params", …]` in field '
-        "errors); `Location` is the task. A JSON array of 1 to 1000 such objects submits them "
-        "all in one store round trip: all are validated first (nothing is stored when one is "
-        "refused; `loc` starts with the item's index), and the answer lists `{task_id, "
-        "message}` in the items' order, without `Location`. A batch takes no `Idempotency-Key` "
-        "header (422): give each item its own `idempotency_key`. `run_at` and `delay_s` are "
-        "exclusive; `priority` is `low | normal | high | urgent` or `0..3`.",
-        (
-            Reply(
-                202,
-                "Submitted: one task (with `Location`) or, for an array, one entry per item.",
-                OneOf((SubmittedView, TypeAdapter(list[SubmittedView]))),
-                headers={"Location": False},
-            ),
-        ),
-        errors=frozenset({429, 503}),
-        body=OneOf((SubmitTaskRequest, SUBMIT_BATCH)),
-        headers=(IDEMPOTENCY_HEADER,),
+    409: (
+        "Conflict",
+        "Illegal from the resource's current state (details say which), or a name is taken.",
     ),
-    ("GET", "/tasks"): Operation(
-        "list_tasks",
-        "tasks",
-        "List tasks, newest first",
-        "Filters combine; `status` takes one status or a comma-separated list; `updated_since` "
-        "returns only the tasks written at or after that instant (RFC 3339 with an offset; "
-        "write `+` as `%2B`). Unknown, repeated or bracketed keys are a 400.",
-        (Reply(200, "One page of tasks and how many matched.", TaskListView),),
-        errors=frozenset({503}),
-        query=ListTasksQuery,
-        task_type_query=frozenset({"type"}),
+    413: ("PayloadTooLarge", "The body is larger than the API's `max_body_bytes`."),
+    415: ("UnsupportedMediaType", "The body is not `application/json` (UTF-8)."),
+    422: (
+        "UnprocessableContent",
+        "Invalid fields (details per field, `loc` and `msg`), or an unknown task type "
+        "(details list the known ones).",
     ),
-    ("GET", "/tasks/{task_id}"): Operation(
-        "get_task",
-        "tasks",
-        "Get one task",
-        "With a weak `ETag`; `If-None-Match` answers 304 while it still matches. `wait_s` makes "
-        "it a long poll: the answer comes as soon as the task differs from the client's "
-        "`If-None-Match` (without one: from the task as it was when the request arrived), or "
-        "after `wait_s` (304 if the client's tag still matches).",
-        (
-            Reply(
-                200,
-                "The task.",
-                TaskView,
-                headers={"ETag": True, "Cache-Control": True},
-            ),
-            Reply(
-                304,
-                "Not modified: the client's ETag still matches.",
-                content=Content.EMPTY,
-                headers={"ETag": True, "Cache-Control": True},
-            ),
-        ),
-        errors=frozenset({404, 503}),
-        query=TaskQuery,
-        headers=("If-None-Match",),
+    429: (
+        "TooManyRequests",
+        "Too many pending tasks, or submits faster than the principal's rate: come back after "
+        "`Retry-After` seconds.",
     ),
-    ("POST", "/tasks/{task_id}/cancel"): Operation(
-        "cancel_task",
-        "tasks",
-        "Cancel a task",
-        "A pending task is cancelled at once; a running one is asked to stop "
-        "(`cancel_requested`) and ends `cancelled` within one heartbeat. 409 once it ended.",
-        (Reply(200, "The task after the request.", TaskView),),
-        errors=_TASK_ERRORS,
+    500: (
+        "InternalServerError",
+        "A bug: details carry the request id to quote. No internals are ever shown.",
     ),
-    ("POST", "/tasks/{task_id}/retry"): Operation(
-        "retry_task",
-        "tasks",
-        "Re-run a failed or cancelled task",
-        "The task runs again from a fresh start; its history is kept. 409 unless it failed or "
-        "was cancelled.",
-        (Reply(202, "The task, pending again.", TaskView, headers={"Location": True}),),
-        errors=_TASK_ERRORS | {429},
-    ),
-    ("DELETE", "/tasks/{task_id}"): Operation(
-        "delete_task",
-        "tasks",
-        "Delete a finished task",
-        "409 while it is pending or running.",
-        (Reply(200, "Deleted: `data` is null."),),
-        errors=_TASK_ERRORS,
-    ),
-    ("GET", "/tasks/{task_id}/events"): Operation(
-        "task_events",
-        "tasks",
-        "Follow a task as server-sent events",
-        "Events: `status` (first, then when the lifecycle changes), `progress` (only progress "
-        f"changed) and `done` (once, after a terminal `status`; the stream then ends); {_VIEWS}. "
-        "Ids name the state the client has; `Last-Event-ID` resumes without repeating or "
-        "losing the current state. Keep-alive comments every 15 s. See docs/frontend.md.",
-        (
-            Reply(
-                200,
-                "The event stream: each event's `data` is the task view as JSON.",
-                TaskView,
-                content=Content.EVENT_STREAM,
-                events=("status", "progress", "done"),
-            ),
-            Reply(
-                204,
-                "The client already has the `done` event of the task's current state: "
-                "an EventSource stops reconnecting.",
-                content=Content.EMPTY,
-            ),
-        ),
-        errors=frozenset({404, 503}),
-        headers=("Last-Event-ID",),
-    ),
-    ("GET", "/tasks/stats"): Operation(
-        "task_stats",
-        "statistics",
-        "Task statistics over a window",
-        "Counts by status, success rate and durations of the tasks created in `[since, until)` "
-        "(default: the last 24 h), all types together and per type, computed in the store; "
-        "only the tasks the caller may see.",
-        (Reply(200, "The statistics.", TaskStatsView),),
-        errors=frozenset({503}),
-        query=TaskStatsQuery,
-    ),
-    ("GET", "/queue/stats"): Operation(
-        "queue_stats",
-        "statistics",
-        "This instance's queue",
-        "Buffer and workers of the instance that answers, pending and running tasks in the "
-        "store (all instances), throughput over the last minute. Takes no query (400).",
-        (Reply(200, "The queue's figures.", QueueStatsView),),
-        errors=frozenset({400, 503}),
-    ),
-    ("POST", "/schedules"): Operation(
-        "create_schedule",
-        "schedules",
-        "Create a schedule",
-        "Needs an admin. `expression` is a cron expression read in `timezone` (an IANA zone); "
-        "`params` are checked by the type's executor (422 with field details). 409 when the "
-        "name is taken.",
-        (Reply(201, "Created.", ScheduleView, headers={"Location": True}),),
-        errors=frozenset({403, 409, 503}),
-        body=CreateScheduleRequest,
-    ),
-    ("GET", "/schedules"): Operation(
-        "list_schedules",
-        "schedules",
-        "List schedules by name",
-        "Needs an admin. `active=true|false` filters.",
-        (Reply(200, "One page of schedules and how many matched.", ScheduleListView),),
-        errors=frozenset({403, 503}),
-        query=ListSchedulesQuery,
-    ),
-    ("GET", "/schedules/{name}"): Operation(
-        "get_schedule",
-        "schedules",
-        "Get one schedule",
-        "Needs an admin.",
-        (Reply(200, "The schedule.", ScheduleView),),
-        errors=_SCHEDULE_ERRORS,
-    ),
-    ("PATCH", "/schedules/{name}"): Operation(
-        "update_schedule",
-        "schedules",
-        "Change a schedule",
-        "Needs an admin. Changes the fields given; absent or null fields keep their value, "
-        "`params` replace the stored params whole. A changed expression or zone restarts the "
-        "timetable from the next fire time after now.",
-        (Reply(200, "The schedule after the change.", ScheduleView),),
-        errors=_SCHEDULE_ERRORS | {409},
-        body=UpdateScheduleRequest,
-    ),
-    ("PUT", "/schedules/{name}"): Operation(
-        "put_schedule",
-        "schedules",
-        "Change a schedule (as PATCH)",
-        "The same partial update as PATCH, as the seed API spells it.",
-        (Reply(200, "The schedule after the change.", ScheduleView),),
-        errors=_SCHEDULE_ERRORS | {409},
-        body=UpdateScheduleRequest,
-    ),
-    ("DELETE", "/schedules/{name}"): Operation(
-        "delete_schedule",
-        "schedules",
-        "Delete a schedule",
-        "Needs an admin. The tasks it fired stay.",
-        (Reply(200, "Deleted: `data` is null."),),
-        errors=_SCHEDULE_ERRORS,
-    ),
-    ("POST", "/schedules/{name}/pause"): Operation(
-        "pause_schedule",
-        "schedules",
-        "Pause a schedule",
-        "Needs an admin. Idempotent.",
-        (Reply(200, "The schedule, paused.", ScheduleView),),
-        # Re-validated as a whole: its executor may have gone or changed its params since.
-        errors=_SCHEDULE_ERRORS | {409, 422},
-    ),
-    ("POST", "/schedules/{name}/resume"): Operation(
-        "resume_schedule",
-        "schedules",
-        "Resume a schedule",
-        "Needs an admin. Fires again from the next fire time after now. Idempotent.",
-        (Reply(200, "The schedule, active.", ScheduleView),),
-        errors=_SCHEDULE_ERRORS | {409, 422},
-    ),
-    ("POST", "/schedules/{name}/run"): Operation(
-        "run_schedule",
-        "schedules",
-        "Fire one task now",
-        "Needs an admin. The timetable does not move.",
-        (
-            Reply(
-                202,
-                "Submitted; `Location` is the task.",
-                ScheduleFiredView,
-                headers={"Location": True},
-            ),
-        ),
-        errors=_SCHEDULE_ERRORS | {422, 429},
-    ),
-    ("GET", "/openapi.json"): Operation(
-        "openapi_document",
-        "documentation",
-        "This document",
-        "OpenAPI 3.1, generated from the models the handlers use and the executors registered "
-        "in this process. Public.",
-        (Reply(200, "The OpenAPI document.", content=Content.DOCUMENT),),
-        public=True,
-    ),
-    ("GET", "/docs"): Operation(
-        "api_docs_page",
-        "documentation",
-        "This document as a page",
-        "A self-contained page that reads `openapi.json` and shows it. Public.",
-        (Reply(200, "The page.", content=Content.HTML),),
-        public=True,
+    503: (
+        "ServiceUnavailable",
+        "The task store cannot be reached, or the service is stopping. Retry later; retry a "
+        "submit only with an `Idempotency-Key` (a write that timed out may have been stored).",
     ),
 }
+
+
+def implied_errors(method: str, path: str, operation: Operation) -> set[int]:
+    """The error statuses of ``operation`` served at ``method`` ``path``: its own, and those the
+    middlewares and the request decoding give every operation of its shape (see the module
+    docstring)."""
+    statuses = set(operation.errors) | {500}
+    if not operation.public:
+        statuses.add(401)
+        if method not in _SAFE_METHODS:
+            statuses.add(403)
+    if operation.body is not None:
+        statuses |= {400, 408, 413, 415, 422}
+    if operation.query is not None or "{task_id}" in path:
+        statuses.add(400)
+    return statuses
+
+
+# The attribute of a handler function that holds its operations, by method (None: any method).
+_OPERATIONS_ATTRIBUTE: Final = "__cam_tasks_operations__"
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def documented(operation: Operation, *, method: str | None = None) -> Callable[[Handler], Handler]:
+    """Decorate a handler with the documentation of the route(s) it serves: of every method it
+    is routed for, or only of ``method`` (for a handler routed for several methods that are
+    documented apart). Returns the handler itself. ValueError when the handler already carries
+    an operation for that method."""
+
+    def attach(handler: Handler) -> Handler:
+        operations: dict[str | None, Operation] = vars(handler).setdefault(
+            _OPERATIONS_ATTRIBUTE, {}
+        )
+        key = None if method is None else method.upper()
+        if key in operations:
+            raise ValueError(f"{handler.__qualname__} is already documented for {key or 'all'}")
+        operations[key] = operation
+        return handler
+
+    return attach
+
+
+def operation_of(handler: object, method: str) -> Operation | None:
+    """The documentation :func:`documented` attached to ``handler`` for ``method``, or None."""
+    operations: Mapping[str | None, Operation] = getattr(handler, _OPERATIONS_ATTRIBUTE, {})
+    return operations.get(method.upper(), operations.get(None))

@@ -27,10 +27,11 @@ from cam_tasks.executor import validation_details
 from cam_tasks.service import ScheduleService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
+from cam_tasks.web.operations import Operation, Reply, documented
 
-# The request decoding of the task routes, reused so both APIs refuse the same way (415, 413,
-# 400, 422 for the body; 400 for the query).
-from cam_tasks.web.routes import parse_query, read_json_object, task_location
+# The request decoding of every route, so both APIs refuse the same way (415, 413, 400, 422 for
+# the body; 400 for the query).
+from cam_tasks.web.requests import parse_query, read_json_object
 from cam_tasks.web.schedule_schemas import (
     SCHEDULE_LIST_QUERY_KEYS,
     CreateScheduleRequest,
@@ -40,6 +41,7 @@ from cam_tasks.web.schedule_schemas import (
     ScheduleView,
     UpdateScheduleRequest,
 )
+from cam_tasks.web.views import task_location
 
 __all__ = ["SCHEDULES_KEY", "schedule_routes"]
 
@@ -48,6 +50,8 @@ SCHEDULES_KEY: Final = web.AppKey("cam_tasks.schedules", ScheduleService)
 _SCHEDULE_ROUTE: Final = "cam_tasks.schedule"
 
 schedule_routes = web.RouteTableDef()
+
+_SCHEDULE_ERRORS = frozenset({403, 404, 503})
 
 
 def _schedules(request: web.Request, permission: Permission) -> ScheduleService:
@@ -76,6 +80,19 @@ def _body(request_model: type[CreateScheduleRequest | UpdateScheduleRequest], bo
 
 
 @schedule_routes.post("/schedules")
+@documented(
+    Operation(
+        "create_schedule",
+        "schedules",
+        "Create a schedule",
+        "Needs an admin. `expression` is a cron expression read in `timezone` (an IANA zone); "
+        "`params` are checked by the type's executor (422 with field details). 409 when the "
+        "name is taken.",
+        (Reply(201, "Created.", ScheduleView, headers={"Location": True}),),
+        errors=frozenset({403, 409, 503}),
+        body=CreateScheduleRequest,
+    )
+)
 async def create_schedule(request: web.Request) -> web.Response:
     """Create a schedule: 201 with it and its Location; 409 when the name is taken."""
     schedules = _schedules(request, Permission.SUBMIT)
@@ -94,6 +111,17 @@ async def create_schedule(request: web.Request) -> web.Response:
 
 
 @schedule_routes.get("/schedules")
+@documented(
+    Operation(
+        "list_schedules",
+        "schedules",
+        "List schedules by name",
+        "Needs an admin. `active=true|false` filters.",
+        (Reply(200, "One page of schedules and how many matched.", ScheduleListView),),
+        errors=frozenset({403, 503}),
+        query=ListSchedulesQuery,
+    )
+)
 async def list_schedules(request: web.Request) -> web.Response:
     """Schedules ordered by name: ``data: {schedules, total}``."""
     schedules = _schedules(request, Permission.READ)
@@ -104,6 +132,16 @@ async def list_schedules(request: web.Request) -> web.Response:
 
 
 @schedule_routes.get("/schedules/{name}", name=_SCHEDULE_ROUTE)
+@documented(
+    Operation(
+        "get_schedule",
+        "schedules",
+        "Get one schedule",
+        "Needs an admin.",
+        (Reply(200, "The schedule.", ScheduleView),),
+        errors=_SCHEDULE_ERRORS,
+    )
+)
 async def get_schedule(request: web.Request) -> web.Response:
     """One schedule."""
     schedule = await _schedules(request, Permission.READ).get(_name(request))
@@ -112,6 +150,32 @@ async def get_schedule(request: web.Request) -> web.Response:
 
 @schedule_routes.patch("/schedules/{name}")
 @schedule_routes.put("/schedules/{name}")
+@documented(
+    Operation(
+        "update_schedule",
+        "schedules",
+        "Change a schedule",
+        "Needs an admin. Changes the fields given; absent or null fields keep their value, "
+        "`params` replace the stored params whole. A changed expression or zone restarts the "
+        "timetable from the next fire time after now.",
+        (Reply(200, "The schedule after the change.", ScheduleView),),
+        errors=_SCHEDULE_ERRORS | {409},
+        body=UpdateScheduleRequest,
+    ),
+    method="PATCH",
+)
+@documented(
+    Operation(
+        "put_schedule",
+        "schedules",
+        "Change a schedule (as PATCH)",
+        "The same partial update as PATCH, as the seed API spells it.",
+        (Reply(200, "The schedule after the change.", ScheduleView),),
+        errors=_SCHEDULE_ERRORS | {409},
+        body=UpdateScheduleRequest,
+    ),
+    method="PUT",
+)
 async def update_schedule(request: web.Request) -> web.Response:
     """Change the fields the body gives: 200 with the schedule. ``PUT`` is accepted with the
     same (partial) meaning, as the seed API uses it."""
@@ -130,6 +194,16 @@ async def update_schedule(request: web.Request) -> web.Response:
 
 
 @schedule_routes.delete("/schedules/{name}")
+@documented(
+    Operation(
+        "delete_schedule",
+        "schedules",
+        "Delete a schedule",
+        "Needs an admin. The tasks it fired stay.",
+        (Reply(200, "Deleted: `data` is null."),),
+        errors=_SCHEDULE_ERRORS,
+    )
+)
 async def delete_schedule(request: web.Request) -> web.Response:
     """Delete a schedule (the tasks it fired stay): 200 with ``data: null``."""
     await _schedules(request, Permission.OPERATE).delete(_name(request))
@@ -137,6 +211,17 @@ async def delete_schedule(request: web.Request) -> web.Response:
 
 
 @schedule_routes.post("/schedules/{name}/pause")
+@documented(
+    Operation(
+        "pause_schedule",
+        "schedules",
+        "Pause a schedule",
+        "Needs an admin. Idempotent.",
+        (Reply(200, "The schedule, paused.", ScheduleView),),
+        # Re-validated as a whole: its executor may have gone or changed its params since.
+        errors=_SCHEDULE_ERRORS | {409, 422},
+    )
+)
 async def pause_schedule(request: web.Request) -> web.Response:
     """Stop firing: 200 with the schedule (idempotent)."""
     schedule = await _schedules(request, Permission.OPERATE).pause(_name(request))
@@ -144,6 +229,16 @@ async def pause_schedule(request: web.Request) -> web.Response:
 
 
 @schedule_routes.post("/schedules/{name}/resume")
+@documented(
+    Operation(
+        "resume_schedule",
+        "schedules",
+        "Resume a schedule",
+        "Needs an admin. Fires again from the next fire time after now. Idempotent.",
+        (Reply(200, "The schedule, active.", ScheduleView),),
+        errors=_SCHEDULE_ERRORS | {409, 422},
+    )
+)
 async def resume_schedule(request: web.Request) -> web.Response:
     """Fire again from the next fire time after now: 200 with the schedule (idempotent)."""
     schedule = await _schedules(request, Permission.OPERATE).resume(_name(request))
@@ -151,6 +246,23 @@ async def resume_schedule(request: web.Request) -> web.Response:
 
 
 @schedule_routes.post("/schedules/{name}/run")
+@documented(
+    Operation(
+        "run_schedule",
+        "schedules",
+        "Fire one task now",
+        "Needs an admin. The timetable does not move.",
+        (
+            Reply(
+                202,
+                "Submitted; `Location` is the task.",
+                ScheduleFiredView,
+                headers={"Location": True},
+            ),
+        ),
+        errors=_SCHEDULE_ERRORS | {422, 429},
+    )
+)
 async def run_schedule(request: web.Request) -> web.Response:
     """Fire one task now without moving the timetable: 202 with its id and Location."""
     task = await _schedules(request, Permission.SUBMIT).run_now(_name(request))

@@ -164,7 +164,12 @@ SUBMIT_BATCH: Final = TypeAdapter(
 
 
 #: The only query keys ``GET /tasks`` accepts.
-LIST_QUERY_KEYS: Final = frozenset({"type", "status", "offset", "limit", "updated_since"})
+LIST_QUERY_KEYS: Final = frozenset(
+    {"type", "status", "created_by", "offset", "limit", "updated_since"}
+)
+#: Longest ``created_by`` a list may filter on (principal names and ``schedule:<name>`` are
+#: far shorter).
+MAX_CREATED_BY_LENGTH: Final = 200
 
 
 class ListTasksQuery(BaseModel):
@@ -174,6 +179,13 @@ class ListTasksQuery(BaseModel):
 
     type: str | None = Field(default=None, min_length=1, max_length=MAX_TYPE_LENGTH)
     status: frozenset[TaskStatus] | None = None
+    created_by: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CREATED_BY_LENGTH,
+        description="Only the tasks submitted by this principal (`schedule:<name>`: the tasks "
+        "that schedule fired).",
+    )
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
     #: Only tasks written at or after this instant (RFC 3339 with an offset or ``Z``).
@@ -190,6 +202,7 @@ class ListTasksQuery(BaseModel):
         return TaskFilter(
             types=None if self.type is None else frozenset({self.type}),
             statuses=self.status,
+            created_by=self.created_by,
             updated_since=self.updated_since,
         )
 

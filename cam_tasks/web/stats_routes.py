@@ -15,7 +15,7 @@ anyone else (the dispatcher's own figures are the instance's, whoever asks).
 
 from __future__ import annotations
 
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from aiohttp import web
 from pydantic import (
@@ -27,12 +27,12 @@ from pydantic import (
 
 from cam_tasks.domain import InvalidParamsError, TaskStatus
 from cam_tasks.domain.stats import DurationStats, TaskStats, TypeStats
-from cam_tasks.queue import DispatcherStats
-from cam_tasks.service.stats import StatsService
+from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
 from cam_tasks.web.errors import ApiError
-from cam_tasks.web.routes import parse_query
+from cam_tasks.web.operations import Operation, Reply, documented
+from cam_tasks.web.requests import parse_query
 from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcDatetime, UtcInstant
 
 __all__ = [
@@ -42,20 +42,14 @@ __all__ = [
     "QueueStatsView",
     "TaskStatsQuery",
     "TaskStatsView",
-    "WorkerPool",
     "stats_routes",
 ]
 
 
-class WorkerPool(Protocol):
-    """What the queue stats read of the local dispatcher."""
-
-    def stats(self) -> DispatcherStats: ...
-
-
 #: The :class:`StatsService` the handlers call.
 STATS_KEY: Final = web.AppKey("cam_tasks.stats", StatsService)
-#: The local dispatcher (its figures for ``/queue/stats``).
+#: The local dispatcher (its figures for ``/queue/stats``), as the service layer's
+#: :class:`~cam_tasks.service.stats.WorkerPool`.
 WORKERS_KEY: Final = web.AppKey("cam_tasks.workers", WorkerPool)
 
 #: The only query keys ``GET /tasks/stats`` accepts.
@@ -183,6 +177,19 @@ class QueueStatsView(BaseModel):
 
 
 @stats_routes.get("/tasks/stats")
+@documented(
+    Operation(
+        "task_stats",
+        "statistics",
+        "Task statistics over a window",
+        "Counts by status, success rate and durations of the tasks created in `[since, until)` "
+        "(default: the last 24 h), all types together and per type, computed in the store; "
+        "only the tasks the caller may see.",
+        (Reply(200, "The statistics.", TaskStatsView),),
+        errors=frozenset({503}),
+        query=TaskStatsQuery,
+    )
+)
 async def task_stats(request: web.Request) -> web.Response:
     """Task statistics over a window, computed in the store."""
     query = parse_query(request, TaskStatsQuery, STATS_QUERY_KEYS)
@@ -200,6 +207,17 @@ async def task_stats(request: web.Request) -> web.Response:
 
 
 @stats_routes.get("/queue/stats")
+@documented(
+    Operation(
+        "queue_stats",
+        "statistics",
+        "This instance's queue",
+        "Buffer and workers of the instance that answers, pending and running tasks in the "
+        "store (all instances), throughput over the last minute. Takes no query (400).",
+        (Reply(200, "The queue's figures.", QueueStatsView),),
+        errors=frozenset({400, 503}),
+    )
+)
 async def queue_stats(request: web.Request) -> web.Response:
     """This instance's queue and the store's pending/running counts."""
     if request.query:

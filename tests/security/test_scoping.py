@@ -81,6 +81,23 @@ async def test_each_principal_lists_only_its_projects_tasks(api: SecureApi) -> N
             assert data["total"] == PER_PROJECT // 3
 
 
+async def test_a_list_by_submitter_is_scoped_like_every_list(api: SecureApi) -> None:
+    ids = await populate(api)
+    response = await api.client.get(
+        f"{PREFIX}/tasks", params={"created_by": BOB.name}, headers=bearer(ALICE)
+    )
+    assert (await assert_success(response))["total"] == 0  # bob's tasks are not alice's to see
+    response = await api.client.get(
+        f"{PREFIX}/tasks", params={"created_by": ALICE.name, "limit": 50}, headers=bearer(ALICE)
+    )
+    data = await assert_success(response)
+    assert sorted(task["id"] for task in data["tasks"]) == sorted(ids["alice"])
+    response = await api.client.get(
+        f"{PREFIX}/tasks", params={"created_by": BOB.name}, headers=bearer(ADMIN)
+    )
+    assert (await assert_success(response))["total"] == PER_PROJECT
+
+
 async def test_an_admin_lists_every_project(api: SecureApi) -> None:
     await populate(api)
     response = await api.client.get(f"{PREFIX}/tasks", headers=bearer(ADMIN))

@@ -234,6 +234,22 @@ async def test_list_filters_by_type_and_statuses_and_pages_newest_first(api: Api
     assert (data["total"], [t["id"] for t in data["tasks"]]) == (1, [ids[0]])
 
 
+async def test_list_filters_by_who_submitted(api: Api) -> None:
+    fired = await api.service.submit("echo", {"text": "a"}, created_by="schedule:nightly")
+    api.clock.advance(1)
+    await submit(api, {"type": "echo", "params": {"text": "b"}})  # by "anonymous"
+    await api.service.submit("echo", {"text": "c"}, created_by="schedule:hourly")
+
+    response = await api.client.get(f"{PREFIX}/tasks", params={"created_by": "schedule:nightly"})
+    data = await assert_success(response)
+    assert (data["total"], [t["id"] for t in data["tasks"]]) == (1, [fired.id])
+    response = await api.client.get(
+        f"{PREFIX}/tasks", params={"created_by": "anonymous", "status": "pending"}
+    )
+    data = await assert_success(response)
+    assert [t["created_by"] for t in data["tasks"]] == ["anonymous"]
+
+
 async def test_list_defaults_to_the_first_twenty(api: Api) -> None:
     for n in range(21):
         await submit(api, {"type": "echo", "params": {"text": str(n)}})

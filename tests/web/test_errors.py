@@ -6,19 +6,27 @@ file path, class name or driver message in the body.
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import importlib
+import inspect
 import logging
+import pkgutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from pymongo import AsyncMongoClient
 
-from cam_tasks.domain import MAX_PAGE_SIZE, ManualClock, Task
+import cam_tasks.web
+from cam_tasks.domain import MAX_PAGE_SIZE, CamTasksError, ManualClock, Task
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.repository.mongo import MongoTaskRepository
 from cam_tasks.service import TaskService
+from cam_tasks.web import allow_anonymous, create_api
 from tests.web.helpers import (
     PREFIX,
     START,
@@ -97,6 +105,27 @@ async def test_a_malformed_idempotency_key_header_is_a_400(api: Api, key: str) -
     assert await api.stored() == 0
 
 
+# The header's rule (above), for the body: "tab\there" and "k" * 201 are refused in both forms.
+@pytest.mark.parametrize(
+    "key", ["nul\x00here", "new\nline", "bidi\u202eoverride", "tab\there", "k" * 201, ""]
+)
+async def test_an_invalid_idempotency_key_in_the_body_is_a_422_like_the_header(
+    api: Api, key: str
+) -> None:
+    response = await api.client.post(f"{PREFIX}/tasks", json={**ECHO, "idempotency_key": key})
+    data = await assert_error(response, 422, "validation_error")
+    assert [detail["loc"] for detail in data["details"]] == [["idempotency_key"]]
+    assert await api.stored() == 0
+
+
+async def test_an_invalid_idempotency_key_in_a_batch_is_located_by_its_index(api: Api) -> None:
+    batch = [{**ECHO, "idempotency_key": "fine"}, {**ECHO, "idempotency_key": "bad\x00"}]
+    response = await api.client.post(f"{PREFIX}/tasks", json=batch)
+    data = await assert_error(response, 422, "validation_error")
+    assert [detail["loc"] for detail in data["details"]] == [[1, "idempotency_key"]]
+    assert await api.stored() == 0
+
+
 # -- 404 / 405 -----------------------------------------------------------------------------------
 
 
@@ -157,7 +186,7 @@ async def test_cancelling_a_finished_task_is_a_409(api: Api) -> None:
     assert data["details"][0]["status"] == "completed"
 
 
-# -- 413 / 415 -----------------------------------------------------------------------------------
+# -- 408 / 413 / 415 -----------------------------------------------------------------------------
 
 
 async def test_a_body_over_the_limit_is_a_413(api: Api) -> None:
@@ -180,6 +209,36 @@ async def test_a_chunked_body_over_the_limit_is_a_413(api: Api) -> None:
     )
     await assert_error(response, 413, "payload_too_large")
     assert await api.stored() == 0
+
+
+@pytest.mark.parametrize("declared", [None, "200"], ids=["chunked", "content-length"])
+async def test_a_body_that_stops_arriving_is_a_408(
+    make_client: MakeClient, declared: str | None
+) -> None:
+    service = TaskService(MemoryTaskRepository(), make_registry(), clock=ManualClock(START))
+    client = await make_client(service, body_read_timeout_s=0.2)
+    stalled = asyncio.Event()  # set only once the answer is in: the rest never comes before
+
+    async def dribble() -> AsyncIterator[bytes]:
+        yield b'{"type": "echo", "params": {"text": "'
+        await stalled.wait()
+
+    headers = {"Content-Type": "application/json"}
+    if declared is not None:
+        headers["Content-Length"] = declared
+    try:
+        response = await client.post(f"{PREFIX}/tasks", data=dribble(), headers=headers)
+        data = await assert_error(response, 408, "request_timeout")
+    finally:
+        stalled.set()
+    assert data["details"] == [{"timeout_s": 0.2, "received_bytes": 37}]
+    assert sum((await service.counts()).values()) == 0
+
+
+def test_the_body_read_timeout_must_be_positive() -> None:
+    service = TaskService(MemoryTaskRepository(), make_registry(), clock=ManualClock(START))
+    with pytest.raises(ValueError, match="body_read_timeout_s"):
+        create_api(service, authenticate=allow_anonymous(), body_read_timeout_s=0)
 
 
 async def test_a_body_exactly_at_the_limit_is_accepted(api: Api) -> None:
@@ -361,6 +420,8 @@ async def test_an_unreachable_database_is_a_503(
     response = await client.request(method, f"{PREFIX}{path}", json=body)
     data = await assert_error(response, 503, "database_unavailable")
     assert data["details"] == []
+    # A submit may have been stored before the store stopped answering: say how to retry it.
+    assert "safe to retry only with an Idempotency-Key" in (await response.json())["msg"]
 
 
 # -- 500 anything else ---------------------------------------------------------------------------
@@ -389,3 +450,41 @@ async def test_an_unexpected_error_is_a_generic_500_logged_with_the_request_id(
     [record] = [r for r in caplog.records if r.name.startswith("cam_tasks.web")]
     assert getattr(record, "request_id", None) == "req-500"
     assert record.exc_info is not None
+
+
+# -- one exception tree --------------------------------------------------------------------------
+
+WEB_MODULES = [
+    importlib.import_module(module.name)
+    for module in pkgutil.iter_modules(cam_tasks.web.__path__, "cam_tasks.web.")
+]
+
+
+def test_every_error_the_web_layer_defines_is_a_documented_cam_tasks_error() -> None:
+    defined = [
+        cls
+        for module in WEB_MODULES
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if cls.__module__ == module.__name__ and issubclass(cls, BaseException)
+    ]
+    assert {cls.__name__ for cls in defined} >= {
+        "ApiError",
+        "AuthenticationError",
+        "RateLimitedError",
+    }
+    for cls in defined:
+        assert issubclass(cls, CamTasksError), cls
+        assert cls.__doc__, cls
+        # Drawn in the web branch of the tree (cam_tasks.web.errors' docstring).
+        assert f"── {cls.__name__} " in (cam_tasks.web.errors.__doc__ or ""), cls
+
+
+def test_nothing_in_the_web_layer_raises_the_bare_root() -> None:
+    for module in WEB_MODULES:
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                assert not (isinstance(raised, ast.Name) and raised.id == "CamTasksError"), (
+                    f"{module.__name__} line {node.lineno} raises the bare CamTasksError"
+                )

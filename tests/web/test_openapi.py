@@ -24,8 +24,13 @@ from cam_tasks.executor import TaskContext
 from cam_tasks.repository.memory import MemoryTaskRepository
 from cam_tasks.service import TaskService
 from cam_tasks.web import allow_anonymous, create_api
-from cam_tasks.web.openapi import error_codes, openapi_document, served_routes
-from cam_tasks.web.operations import OPERATIONS
+from cam_tasks.web.openapi import (
+    documented_routes,
+    error_codes,
+    openapi_document,
+    served_routes,
+)
+from cam_tasks.web.operations import Operation, Reply, documented, operation_of
 from tests.security.support import ADMIN, api_app, authenticator, bearer
 from tests.test_end_to_end import settings as example_settings
 from tests.web.helpers import PREFIX, START, Client, make_registry
@@ -115,8 +120,27 @@ def test_every_documented_operation_is_served(
 ) -> None:
     _, app = host
     assert operations_of(document) - router_routes(app) == set()
-    # The full composition serves every route the operations table describes: no stale entry.
-    assert set(OPERATIONS) == router_routes(app)
+    # In the full composition every route's handler carries its description: none is missing.
+    described = {
+        (method, path) for method, path, _ in documented_routes(api_app(app, PREFIX), PREFIX)
+    }
+    assert described == router_routes(app)
+
+
+def test_a_handler_carries_one_description_per_method() -> None:
+    one = Operation("one", "tasks", "One", "", (Reply(200, "ok"),))
+    other = Operation("other", "tasks", "Other", "", (Reply(200, "ok"),))
+
+    @documented(one, method="PATCH")
+    @documented(other, method="put")
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response()
+
+    assert operation_of(handler, "PATCH") is one
+    assert operation_of(handler, "PUT") is other
+    assert operation_of(handler, "GET") is None
+    with pytest.raises(ValueError, match="already documented for PUT"):
+        documented(one, method="PUT")(handler)
 
 
 def test_every_operation_documents_success_and_errors(document: dict[str, Any]) -> None:
@@ -174,7 +198,8 @@ def test_bearer_tokens_are_documented_and_anonymous_use_allowed_for(
 
 def test_queries_are_typed_and_bounded(document: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in document["paths"]["/tasks"]["get"]["parameters"]}
-    assert set(parameters) == {"type", "status", "offset", "limit", "updated_since"}
+    assert set(parameters) == {"type", "status", "created_by", "offset", "limit", "updated_since"}
+    assert parameters["created_by"]["schema"].items() >= {"type": "string", "minLength": 1}.items()
     assert parameters["limit"]["schema"].items() >= {"minimum": 1, "maximum": 200}.items()
     assert parameters["status"]["style"] == "form"
     assert parameters["status"]["explode"] is False
