@@ -44,9 +44,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
         overrides["server"] = server.model_dump()
         settings = load_settings(args.config, **overrides)
+    # (memory:// is announced once, by the store itself, whoever starts it.)
     log_context = configure_logging(settings.log)
-    if settings.mongo.uri.startswith("memory://"):
-        logger.warning("storage is memory://: tasks live in this process and are lost on exit")
     loop = None
     try:
         import uvloop

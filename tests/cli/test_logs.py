@@ -185,6 +185,8 @@ async def test_serve_logs_json_lines_with_the_request_id_and_owner() -> None:
     assert submitted["task_id"] == task_id
     assert submitted["type"] == "discover_assets"
     assert submitted["level"] == "INFO"
+    memory_warnings = [e for e in entries if "memory" in e["message"] and e["level"] == "WARNING"]
+    assert len(memory_warnings) == 1, memory_warnings  # said once, not by every layer
     owners = {entry.get("owner") for entry in entries if entry["logger"] != "cam_tasks.cli"}
     (owner,) = owners - {None}
     assert owner.count(":") == 2  # host:pid:random, the id its leases carry
