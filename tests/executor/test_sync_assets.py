@@ -191,6 +191,7 @@ async def test_syncing_one_scope_adds_its_assets_and_reports_the_result() -> Non
         "regions": ["cn-shenzhen"],
         "asset_types": ["ecs"],
         "by_scope": [{"region": "cn-shenzhen", "asset_type": "ecs", **counts}],
+        "skipped": [],
     }
     assert (await inventory.find(provider="aliyun", account_id="123"))[1] == 8
     assert ctx.progress.percent == 100
@@ -265,7 +266,7 @@ async def test_a_cancelled_sync_keeps_what_it_synced_as_its_partial_result() -> 
         ("cn-hangzhou", 6, 4),
     ]
     assert (await inventory.find(account_id="123"))[1] == 12
-    assert ctx.progress.message == "Syncing region cn-hangzhou: ecs 2/2"
+    assert ctx.progress.message == "Syncing cn-hangzhou: ecs page 2 · 14 assets"
 
 
 def test_repeated_items_are_named_in_the_error() -> None:
