@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from cam_tasks.domain.schedule import SCHEDULE_NAME_PATTERN
 from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
+from cam_tasks.web.provider_routes import ProviderListView
 from cam_tasks.web.routes import IDEMPOTENCY_HEADER, TASK_ID_PATTERN
 from cam_tasks.web.schedule_schemas import (
     CreateScheduleRequest,
@@ -367,6 +368,16 @@ OPERATIONS: Final[Mapping[tuple[str, str], Operation]] = {
         "store (all instances), throughput over the last minute. Takes no query (400).",
         (Reply(200, "The queue's figures.", QueueStatsView),),
         errors=frozenset({400, 503}),
+    ),
+    ("GET", "/providers"): Operation(
+        "list_providers",
+        "tasks",
+        "What can be synced",
+        "Every configured asset provider: its `name` (a task's `provider`), its `kind` "
+        "(`static`, `aws`, `aliyun`, or a plug-in's) and the `asset_types` it lists. "
+        "Takes no query (400).",
+        (Reply(200, "The providers, sorted by name.", ProviderListView),),
+        errors=frozenset({400}),
     ),
     ("POST", "/schedules"): Operation(
         "create_schedule",

@@ -1,0 +1,558 @@
+"""The Alibaba Cloud provider (``pip install cam_tasks[aliyun]``): lists assets with the official
+SDKs (``alibabacloud-ecs20140526``, ``-vpc20160428``, ``-rds20140815``, ``-slb20140515`` and
+``alibabacloud-oss-v2``), through their async calls.
+
+Every list call pages (``PageNumber``/``PageSize``, or ``NextToken`` where the API prefers it)
+and reports the API's ``TotalCount`` with each page (:class:`AssetPage`), so the sync can show
+a percentage. Throttling and transient errors (``Throttling``, ``Throttling.User``,
+``ServiceUnavailable``, 5xx, connection errors) are retried inside the page with exponential
+backoff and surface as :class:`RetryableError` once ``max_attempts`` are used up; access denied
+raises :class:`ScopeDeniedError` (the sync reports the scope as skipped).
+
+Credentials: the SDK's default chain (``ALIBABA_CLOUD_ACCESS_KEY_ID``… in the environment,
+the credentials file, an ECS RAM role, OIDC), or :func:`env_credentials` naming the environment
+variables that hold a key pair. They are never put in an asset, a message or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from alibabacloud_credentials.client import Client as CredentialClient
+from alibabacloud_ecs20140526 import models as ecs_models
+from alibabacloud_ecs20140526.client import Client as EcsClient
+from alibabacloud_rds20140815 import models as rds_models
+from alibabacloud_rds20140815.client import Client as RdsClient
+from alibabacloud_slb20140515 import models as slb_models
+from alibabacloud_slb20140515.client import Client as SlbClient
+from alibabacloud_tea_openapi.utils_models import Config
+from alibabacloud_vpc20160428 import models as vpc_models
+from alibabacloud_vpc20160428.client import Client as VpcClient
+from darabonba.runtime import RuntimeOptions
+
+from cam_tasks.assets.protocol import AssetPage, ScopeDeniedError
+from cam_tasks.domain import Asset, ConfigurationError, PermanentError, RetryableError
+
+__all__ = ["ALIYUN_ASSET_TYPES", "AliyunAssetProvider", "AliyunCredentials", "env_credentials"]
+
+ALIYUN_ASSET_TYPES: frozenset[str] = frozenset(
+    {"ecs", "disk", "vpc", "vswitch", "security_group", "rds", "slb", "oss"}
+)
+PAGE_SIZE = 100  # the largest page every one of these APIs accepts
+
+_TRANSIENT = frozenset(
+    {
+        "Throttling",
+        "Throttling.User",
+        "Throttling.Api",
+        "ServiceUnavailable",
+        "InternalError",
+        "RequestTimeout",
+        "Request.Timeout",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AliyunCredentials:
+    """An AccessKey pair (and STS token). ``repr`` never shows the secret or the token."""
+
+    access_key_id: str
+    access_key_secret: str
+    security_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AliyunCredentials(access_key_id={self.access_key_id[:4]}…)"
+
+
+def env_credentials(
+    id_variable: str, secret_variable: str, token_variable: str | None = None
+) -> Callable[[], AliyunCredentials]:
+    """Credentials read, at each use, from the environment variables with those names.
+    ConfigurationError (naming the variable, never a value) when one is unset."""
+
+    def read() -> AliyunCredentials:
+        values = {}
+        for variable in (id_variable, secret_variable):
+            value = os.environ.get(variable)
+            if not value:
+                raise ConfigurationError(f"environment variable {variable} is not set")
+            values[variable] = value
+        token = os.environ.get(token_variable) if token_variable else None
+        return AliyunCredentials(values[id_variable], values[secret_variable], token or None)
+
+    return read
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """How one asset type is listed: its client, request, call, where the items are in the
+    answer, how they map to assets, and its paging (``next_token``: NextToken paging)."""
+
+    client: str
+    request: Callable[..., Any]
+    method: str
+    items: tuple[str, ...]
+    total: str
+    to_asset: Callable[[Mapping[str, Any]], tuple[str, str, Any, dict[str, str], dict[str, Any]]]
+    next_token: bool = False
+
+
+def _tags(item: Mapping[str, Any]) -> dict[str, str]:
+    raw = item.get("Tags") or {}
+    if isinstance(raw, Mapping):
+        raw = raw.get("Tag", [])
+    return {
+        str(t.get("TagKey", t.get("Key"))): str(t.get("TagValue", t.get("Value", "")))
+        for t in raw
+        if t.get("TagKey", t.get("Key")) is not None
+    }
+
+
+def _dig(item: Mapping[str, Any], *path: str) -> Any:
+    value: Any = item
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _ecs(i: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        i["InstanceId"],
+        i.get("InstanceName", ""),
+        i.get("Status"),
+        _tags(i),
+        {
+            "instance_type": i.get("InstanceType"),
+            "cpu": i.get("Cpu"),
+            "memory_mib": i.get("Memory"),
+            "os_name": i.get("OSName"),
+            "image_id": i.get("ImageId"),
+            "zone_id": i.get("ZoneId"),
+            "vpc_id": _dig(i, "VpcAttributes", "VpcId"),
+            "vswitch_id": _dig(i, "VpcAttributes", "VSwitchId"),
+            "private_ips": _dig(i, "VpcAttributes", "PrivateIpAddress", "IpAddress"),
+            "public_ips": _dig(i, "PublicIpAddress", "IpAddress"),
+            "charge_type": i.get("InstanceChargeType"),
+            "creation_time": i.get("CreationTime"),
+        },
+    )
+
+
+def _disk(d: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        d["DiskId"],
+        d.get("DiskName", ""),
+        d.get("Status"),
+        _tags(d),
+        {
+            "size_gib": d.get("Size"),
+            "category": d.get("Category"),
+            "type": d.get("Type"),
+            "encrypted": d.get("Encrypted"),
+            "instance_id": d.get("InstanceId") or None,
+            "zone_id": d.get("ZoneId"),
+            "creation_time": d.get("CreationTime"),
+        },
+    )
+
+
+def _vpc(v: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        v["VpcId"],
+        v.get("VpcName", ""),
+        v.get("Status"),
+        _tags(v),
+        {"cidr_block": v.get("CidrBlock"), "is_default": v.get("IsDefault")},
+    )
+
+
+def _vswitch(v: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        v["VSwitchId"],
+        v.get("VSwitchName", ""),
+        v.get("Status"),
+        _tags(v),
+        {"cidr_block": v.get("CidrBlock"), "vpc_id": v.get("VpcId"), "zone_id": v.get("ZoneId")},
+    )
+
+
+def _security_group(g: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        g["SecurityGroupId"],
+        g.get("SecurityGroupName", ""),
+        None,
+        _tags(g),
+        {
+            "vpc_id": g.get("VpcId"),
+            "description": g.get("Description"),
+            "type": g.get("SecurityGroupType"),
+        },
+    )
+
+
+def _rds(d: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        d["DBInstanceId"],
+        d.get("DBInstanceDescription", ""),
+        d.get("DBInstanceStatus"),
+        _tags(d),
+        {
+            "engine": d.get("Engine"),
+            "engine_version": d.get("EngineVersion"),
+            "instance_class": d.get("DBInstanceClass"),
+            "vpc_id": d.get("VpcId"),
+            "zone_id": d.get("ZoneId"),
+            "net_type": d.get("InstanceNetworkType"),
+        },
+    )
+
+
+def _slb(b: Mapping[str, Any]) -> tuple[str, str, Any, dict[str, str], dict[str, Any]]:
+    return (
+        b["LoadBalancerId"],
+        b.get("LoadBalancerName", ""),
+        b.get("LoadBalancerStatus"),
+        _tags(b),
+        {
+            "address": b.get("Address"),
+            "address_type": b.get("AddressType"),
+            "network_type": b.get("NetworkType"),
+            "vpc_id": b.get("VpcId") or None,
+            "spec": b.get("LoadBalancerSpec"),
+        },
+    )
+
+
+_LISTINGS: dict[str, _Listing] = {
+    "ecs": _Listing(
+        "ecs",
+        ecs_models.DescribeInstancesRequest,
+        "describe_instances_with_options_async",
+        ("Instances", "Instance"),
+        "TotalCount",
+        _ecs,
+        next_token=True,
+    ),
+    "disk": _Listing(
+        "ecs",
+        ecs_models.DescribeDisksRequest,
+        "describe_disks_with_options_async",
+        ("Disks", "Disk"),
+        "TotalCount",
+        _disk,
+    ),
+    "security_group": _Listing(
+        "ecs",
+        ecs_models.DescribeSecurityGroupsRequest,
+        "describe_security_groups_with_options_async",
+        ("SecurityGroups", "SecurityGroup"),
+        "TotalCount",
+        _security_group,
+    ),
+    "vpc": _Listing(
+        "vpc",
+        vpc_models.DescribeVpcsRequest,
+        "describe_vpcs_with_options_async",
+        ("Vpcs", "Vpc"),
+        "TotalCount",
+        _vpc,
+    ),
+    "vswitch": _Listing(
+        "vpc",
+        vpc_models.DescribeVSwitchesRequest,
+        "describe_vswitches_with_options_async",
+        ("VSwitches", "VSwitch"),
+        "TotalCount",
+        _vswitch,
+    ),
+    "rds": _Listing(
+        "rds",
+        rds_models.DescribeDBInstancesRequest,
+        "describe_dbinstances_with_options_async",
+        ("Items", "DBInstance"),
+        "TotalRecordCount",
+        _rds,
+    ),
+    "slb": _Listing(
+        "slb",
+        slb_models.DescribeLoadBalancersRequest,
+        "describe_load_balancers_with_options_async",
+        ("LoadBalancers", "LoadBalancer"),
+        "TotalCount",
+        _slb,
+    ),
+}
+
+_CLIENTS: dict[str, Callable[[Config], Any]] = {
+    "ecs": EcsClient,
+    "vpc": VpcClient,
+    "rds": RdsClient,
+    "slb": SlbClient,
+}
+
+
+class AliyunAssetProvider:
+    """An :class:`~cam_tasks.assets.protocol.AssetProvider` over Alibaba Cloud accounts.
+
+    ``regions``: the regions to list (None: ECS ``DescribeRegions``). ``endpoint``: one
+    endpoint for every service, ``http://host:port`` or ``host`` (https), for tests.
+    ``credentials``: a callable returning :class:`AliyunCredentials` (None: the SDK's default
+    chain). ``max_attempts`` per call, with backoff from ``backoff_base_s`` doubling up to
+    ``backoff_max_s`` (plus jitter). One provider serves one account (the credentials'): the
+    task's ``account_id`` names it in the inventory. Safe for concurrent syncs.
+    """
+
+    kind = "aliyun"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        regions: Sequence[str] | None = None,
+        endpoint: str | None = None,
+        credentials: Callable[[], AliyunCredentials] | None = None,
+        max_attempts: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        self.name = name
+        self.asset_types = ALIYUN_ASSET_TYPES
+        self._regions = list(regions) if regions else None
+        self._protocol, self._endpoint = "https", None
+        if endpoint:
+            parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+            self._protocol, self._endpoint = parts.scheme, parts.netloc
+        self._credentials = credentials
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_max_s = backoff_max_s
+        self._timeout_ms = int(timeout_s * 1000)
+
+    def __repr__(self) -> str:
+        return f"AliyunAssetProvider({self.name!r}, regions={self._regions!r})"
+
+    async def regions(self, account_id: str) -> list[str]:
+        """The configured regions, or those ECS ``DescribeRegions`` lists."""
+        if self._regions is not None:
+            return list(self._regions)
+        client = self._client("ecs", "cn-hangzhou")
+        request = ecs_models.DescribeRegionsRequest()
+        body = await self._call(
+            "ecs",
+            "cn-hangzhou",
+            lambda: client.describe_regions_with_options_async(request, self._runtime()),
+            scope_denied=False,
+        )
+        return [r["RegionId"] for r in _dig(body, "Regions", "Region") or []]
+
+    async def list_assets(
+        self, account_id: str, region: str, asset_type: str
+    ) -> AsyncIterator[list[Asset]]:
+        """Pages of the scope's assets, one per API page, with the API's total count."""
+        if asset_type == "oss":
+            async for page in self._oss(region):
+                yield page
+            return
+        listing = _LISTINGS.get(asset_type)
+        if listing is None:
+            raise PermanentError(f"provider {self.name!r} cannot list {asset_type!r}")
+        client = self._client(listing.client, region)
+        method = getattr(client, listing.method)
+        page_number, token = 1, None
+        while True:
+            if listing.next_token:
+                request = listing.request(region_id=region, max_results=PAGE_SIZE, next_token=token)
+            else:
+                request = listing.request(
+                    region_id=region, page_number=page_number, page_size=PAGE_SIZE
+                )
+
+            def call(request: Any = request) -> Awaitable[Any]:
+                return method(request, self._runtime())  # type: ignore[no-any-return]
+
+            body = await self._call(listing.client, region, call, scope_denied=True)
+            items = _dig(body, *listing.items) or []
+            total = body.get(listing.total)
+            yield AssetPage(
+                (self._asset(region, asset_type, *listing.to_asset(item)) for item in items),
+                scope_total=int(total) if total is not None else None,
+            )
+            if listing.next_token:
+                token = body.get("NextToken") or None
+                if token is None:
+                    return
+            else:
+                if not items or total is None or page_number * PAGE_SIZE >= int(total):
+                    return
+                page_number += 1
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _asset(
+        self,
+        region: str,
+        asset_type: str,
+        asset_id: str,
+        name: str,
+        state: Any,
+        tags: dict[str, str],
+        attributes: dict[str, Any],
+    ) -> Asset:
+        kept = {k: v for k, v in attributes.items() if v is not None and v != [] and v != ""}
+        if state is not None:
+            kept["state"] = state
+        kept["tags"] = tags
+        return Asset(
+            asset_id=asset_id,
+            asset_type=asset_type,
+            region=region,
+            name=name or tags.get("Name", ""),
+            attributes=kept,
+        )
+
+    def _config(self, region: str) -> Config:
+        config = Config(
+            region_id=region,
+            endpoint=self._endpoint,
+            protocol=self._protocol,
+            read_timeout=self._timeout_ms,
+            connect_timeout=self._timeout_ms,
+        )
+        if self._credentials is None:
+            config.credential = CredentialClient()  # the SDK's default chain
+        else:
+            keys = self._credentials()
+            config.access_key_id = keys.access_key_id
+            config.access_key_secret = keys.access_key_secret
+            config.security_token = keys.security_token
+        return config
+
+    def _client(self, service: str, region: str) -> Any:
+        return _CLIENTS[service](self._config(region))
+
+    @staticmethod
+    def _runtime() -> RuntimeOptions:
+        return RuntimeOptions(autoretry=False)  # retries are ours: per page, with backoff
+
+    async def _call(
+        self,
+        service: str,
+        region: str,
+        call: Callable[[], Awaitable[Any]],
+        *,
+        scope_denied: bool,
+    ) -> dict[str, Any]:
+        """The answer's body as the API documents it, retrying transient errors with backoff;
+        errors translated once, here."""
+        where = f"provider {self.name!r}: {service} in {region}"
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                response = await call()
+                body: dict[str, Any] = response.body.to_map()
+                return body
+            except Exception as exc:
+                code = str(getattr(exc, "code", "") or "")
+                status = int(getattr(exc, "status_code", 0) or 0)
+                transient = (
+                    code in _TRANSIENT
+                    or code.startswith("Throttling")
+                    or status >= 500
+                    or status == 429
+                    or (not code and isinstance(exc, (OSError, TimeoutError)))
+                )
+                if code.startswith(("Forbidden", "NoPermission")) or status == 403:
+                    if scope_denied:
+                        raise ScopeDeniedError(f"{service} in {region}: {code}") from None
+                    raise PermanentError(f"{where}: {code}") from None
+                if not transient:
+                    if code:
+                        raise PermanentError(f"{where}: {code}") from None
+                    raise
+                if attempt == self._max_attempts:
+                    raise RetryableError(
+                        f"{where}: {code or type(exc).__name__} (still failing after "
+                        f"{attempt} attempts)"
+                    ) from None
+            delay_s = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
+            await asyncio.sleep(delay_s * (1 + random.random() / 5))  # jitter: spread retries
+        raise AssertionError("unreachable")
+
+    async def _oss(self, region: str) -> AsyncIterator[AssetPage]:
+        # Buckets are global to the account: each region's scope keeps the buckets located in it.
+        import alibabacloud_oss_v2 as oss
+        from alibabacloud_oss_v2.aio import AsyncClient
+
+        if self._credentials is None:
+            provider: Any = oss.credentials.EnvironmentVariableCredentialsProvider()
+        else:
+            keys = self._credentials()
+            provider = oss.credentials.StaticCredentialsProvider(
+                keys.access_key_id, keys.access_key_secret, keys.security_token
+            )
+        config = oss.config.load_default()
+        config.credentials_provider = provider
+        config.region = region
+        if self._endpoint is not None:
+            config.endpoint = f"{self._protocol}://{self._endpoint}"
+        config.retry_max_attempts = self._max_attempts
+        async with AsyncClient(config) as client:
+            marker = None
+            while True:
+                request = oss.models.ListBucketsRequest(marker=marker, max_keys=PAGE_SIZE)
+
+                def call(request: Any = request) -> Awaitable[Any]:
+                    return _OssAnswer.wrap(client.list_buckets(request))
+
+                body = await self._call("oss", region, call, scope_denied=True)
+                yield AssetPage(
+                    self._asset(
+                        region,
+                        "oss",
+                        f"acs:oss:*:*:{b.name}",
+                        b.name,
+                        None,
+                        {},
+                        {
+                            "bucket": b.name,
+                            "storage_class": b.storage_class,
+                            "creation_date": str(b.creation_date or "") or None,
+                        },
+                    )
+                    for b in body["buckets"]
+                    if b.region == region or b.location == f"oss-{region}"
+                )
+                if not body["truncated"] or not body["next_marker"]:
+                    return
+                marker = body["next_marker"]
+
+
+class _OssAnswer:
+    """Gives an OSS result the ``.body.to_map()`` shape of the RPC SDKs, for :meth:`_call`."""
+
+    def __init__(self, result: Any) -> None:
+        self.body = self
+        self._result = result
+
+    def to_map(self) -> dict[str, Any]:
+        r = self._result
+        return {
+            "buckets": list(r.buckets or []),
+            "truncated": bool(r.is_truncated),
+            "next_marker": r.next_marker,
+        }
+
+    @staticmethod
+    async def wrap(pending: Awaitable[Any]) -> _OssAnswer:
+        return _OssAnswer(await pending)
