@@ -138,7 +138,7 @@ class AwsAssetProvider:
         self._session_factory = session_factory or (lambda: AioSession(profile=profile))
         self._session: AioSession | None = None
         self._config = AioConfig(
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout_s,
             read_timeout=read_timeout_s,
             s3={"addressing_style": "path"} if endpoint_url else None,
