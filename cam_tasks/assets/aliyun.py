@@ -462,7 +462,10 @@ class AliyunAssetProvider:
                 response = await call()
                 body: dict[str, Any] = response.body.to_map()
                 return body
-            except Exception as exc:
+            except Exception as raised:
+                # OSS wraps the service's error in an OperationError; the RPC SDKs raise theirs.
+                unwrap = getattr(raised, "unwrap", None)
+                exc = unwrap() if callable(unwrap) else raised
                 code = str(getattr(exc, "code", "") or "")
                 status = int(getattr(exc, "status_code", 0) or 0)
                 transient = (
@@ -479,7 +482,7 @@ class AliyunAssetProvider:
                 if not transient:
                     if code:
                         raise PermanentError(f"{where}: {code}") from None
-                    raise
+                    raise raised
                 if attempt == self._max_attempts:
                     raise RetryableError(
                         f"{where}: {code or type(exc).__name__} (still failing after "
@@ -506,7 +509,7 @@ class AliyunAssetProvider:
         config.region = region
         if self._endpoint is not None:
             config.endpoint = f"{self._protocol}://{self._endpoint}"
-        config.retry_max_attempts = self._max_attempts
+        config.retryer = oss.retry.NopRetryer()  # retries are ours, as for the RPC APIs
         async with AsyncClient(config) as client:
             marker = None
             while True:
