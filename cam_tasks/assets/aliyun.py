@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from alibabacloud_credentials.client import Client as CredentialClient
 from alibabacloud_ecs20140526 import models as ecs_models
 from alibabacloud_ecs20140526.client import Client as EcsClient
+from alibabacloud_oss_v2.exceptions import RequestError as OssRequestError
 from alibabacloud_rds20140815 import models as rds_models
 from alibabacloud_rds20140815.client import Client as RdsClient
 from alibabacloud_slb20140515 import models as slb_models
@@ -34,6 +35,7 @@ from alibabacloud_slb20140515.client import Client as SlbClient
 from alibabacloud_tea_openapi.utils_models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
+from darabonba.exceptions import RetryError
 from darabonba.runtime import RuntimeOptions
 
 from cam_tasks.assets.protocol import AssetPage, ScopeDeniedError
@@ -335,6 +337,7 @@ class AliyunAssetProvider:
             parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
             self._protocol, self._endpoint = parts.scheme, parts.netloc
         self._credentials = credentials
+        self._chain: CredentialClient | None = None
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -431,7 +434,9 @@ class AliyunAssetProvider:
             connect_timeout=self._timeout_ms,
         )
         if self._credentials is None:
-            config.credential = CredentialClient()  # the SDK's default chain
+            if self._chain is None:  # the SDK's default chain, resolved once and refreshed by it
+                self._chain = CredentialClient()
+            config.credential = self._chain
         else:
             keys = self._credentials()
             config.access_key_id = keys.access_key_id
@@ -463,30 +468,26 @@ class AliyunAssetProvider:
                 body: dict[str, Any] = response.body.to_map()
                 return body
             except Exception as raised:
-                # OSS wraps the service's error in an OperationError; the RPC SDKs raise theirs.
-                unwrap = getattr(raised, "unwrap", None)
-                exc = unwrap() if callable(unwrap) else raised
-                code = str(getattr(exc, "code", "") or "")
-                status = int(getattr(exc, "status_code", 0) or 0)
-                transient = (
-                    code in _TRANSIENT
-                    or code.startswith("Throttling")
-                    or status >= 500
-                    or status == 429
-                    or (not code and isinstance(exc, (OSError, TimeoutError)))
-                )
+                code, status, network = _classify(raised)
                 if code.startswith(("Forbidden", "NoPermission")) or status == 403:
                     if scope_denied:
                         raise ScopeDeniedError(f"{service} in {region}: {code}") from None
                     raise PermanentError(f"{where}: {code}") from None
+                transient = (
+                    network
+                    or code in _TRANSIENT
+                    or code.startswith("Throttling")
+                    or status >= 500
+                    or status == 429
+                )
                 if not transient:
                     if code:
                         raise PermanentError(f"{where}: {code}") from None
-                    raise raised
+                    raise
                 if attempt == self._max_attempts:
+                    what = code or "connection failed"
                     raise RetryableError(
-                        f"{where}: {code or type(exc).__name__} (still failing after "
-                        f"{attempt} attempts)"
+                        f"{where}: {what} (still failing after {attempt} attempts)"
                     ) from None
             delay_s = min(self._backoff_max_s, self._backoff_base_s * 2 ** (attempt - 1))
             await asyncio.sleep(delay_s * (1 + random.random() / 5))  # jitter: spread retries
@@ -539,6 +540,28 @@ class AliyunAssetProvider:
                 if not body["truncated"] or not body["next_marker"]:
                     return
                 marker = body["next_marker"]
+
+
+def _classify(raised: BaseException) -> tuple[str, int, bool]:
+    """``(code, HTTP status, network failure)`` of an SDK error. The SDKs wrap: OSS's
+    OperationError holds the service's error or a RequestError (network), Tea's
+    UnretryableException holds a RetryError when the request never got an answer."""
+    exc: BaseException = raised
+    network = False
+    for _ in range(4):  # unwrap a few layers at most
+        network = network or isinstance(exc, (OSError, TimeoutError, OssRequestError, RetryError))
+        inner = getattr(exc, "inner_exception", None)
+        unwrap = getattr(exc, "unwrap", None)
+        if isinstance(inner, BaseException):
+            exc = inner
+        elif callable(unwrap) and isinstance(unwrapped := unwrap(), BaseException):
+            exc = unwrapped
+        else:
+            break
+    network = network or isinstance(exc, (OSError, TimeoutError, OssRequestError, RetryError))
+    code = str(getattr(exc, "code", "") or getattr(raised, "code", "") or "")
+    status = int(getattr(exc, "status_code", 0) or getattr(raised, "status_code", 0) or 0)
+    return code, status, network and not code
 
 
 class _OssAnswer:

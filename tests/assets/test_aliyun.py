@@ -178,3 +178,30 @@ async def test_a_denied_service_is_skipped_and_discovery_goes_on(
         for r in ("cn-hangzhou", "cn-shenzhen")
     ]
     assert {"Action": "DescribeRegions"} in cloud.requests
+
+
+async def test_an_unreachable_endpoint_is_retried_then_retryable() -> None:
+    from tests.support.network import free_port
+
+    p = provider(f"http://127.0.0.1:{free_port()}", max_attempts=2)
+    for asset_type in ("ecs", "oss"):
+        with pytest.raises(RetryableError, match=r"connection failed .*after 2 attempts"):
+            await listed(p, "cn-hangzhou", asset_type)
+
+
+async def test_oss_buckets_page_by_marker_and_keep_their_region(
+    fake: tuple[AliyunFake, str],
+) -> None:
+    cloud, url = fake
+    for n in range(130):
+        cloud.add("cn-hangzhou" if n % 2 else "cn-shenzhen", "oss", f"bucket-{n:03}")
+    cloud.throttle["ListBuckets"] = 1
+    pages = await listed(provider(url), "cn-hangzhou", "oss")
+    assert sum(len(page) for page in pages) == 65
+    assert {a.region for page in pages for a in page} == {"cn-hangzhou"}
+    markers = [r["marker"] for r in cloud.requests if r["Action"] == "ListBuckets"]
+    assert markers == ["", "", "bucket-099"]  # throttled once, retried, then the next page
+
+    cloud.deny.add("ListBuckets")
+    with pytest.raises(ScopeDeniedError, match="oss in cn-hangzhou: AccessDenied"):
+        await listed(provider(url), "cn-hangzhou", "oss")
