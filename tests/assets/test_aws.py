@@ -172,3 +172,17 @@ async def test_no_credential_appears_in_results_or_errors(proxy: tuple[str, Faul
         _ = [page async for page in provider(url).list_assets(ACCOUNT_ID, "us-east-1", "vpc")]
     assert "testing" not in str(denied.value)
     assert "testing" not in repr(provider(url))
+
+
+async def test_a_role_is_assumed_per_account_once_while_its_credentials_last(
+    proxy: tuple[str, Faults], moto: str
+) -> None:
+    url, faults = proxy
+    aws_cloud.create_every_type(moto, "us-east-1")
+    p = provider(url, role_arn="arn:aws:iam::{account_id}:role/CamReadOnly")
+    for asset_type in ("ec2", "vpc"):
+        assets = [
+            a async for page in p.list_assets(ACCOUNT_ID, "us-east-1", asset_type) for a in page
+        ]
+        assert assets, asset_type
+    assert faults.seen[("sts", "us-east-1")] == 1
