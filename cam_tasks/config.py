@@ -29,8 +29,10 @@ from pydantic_settings import (
 from cam_tasks.domain import ConfigurationError
 
 __all__ = [
+    "AliyunProviderSettings",
     "ApiSettings",
     "AuthSettings",
+    "AwsProviderSettings",
     "CorsSettings",
     "LimitSettings",
     "LogSettings",
@@ -264,8 +266,65 @@ class StaticProviderSettings(_Section):
     latency_s: float = Field(0.0, ge=0, description="Simulated API latency per page.")
 
 
+class AwsProviderSettings(_Section):
+    """An AWS provider (``pip install cam_tasks[aws]``; docs/providers.md). Credentials come from
+    the standard AWS chain (environment, shared profile, container/instance role), never from
+    this file."""
+
+    name: str = Field(min_length=1, description="Provider name used in task params.")
+    regions: list[str] | None = Field(
+        None, min_length=1, description="Regions to list (default: every enabled region)."
+    )
+    endpoint_url: str | None = Field(
+        None, description="One endpoint for every service (tests, AWS-compatible endpoints)."
+    )
+    profile: str | None = Field(None, description="Shared config/credentials profile.")
+    role_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::",
+        description="Role assumed per account; {account_id} is replaced by the task's.",
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts per API call (throttling and 5xx retried with backoff)."
+    )
+
+
+class AliyunProviderSettings(_Section):
+    """An Alibaba Cloud provider (``pip install cam_tasks[aliyun]``; docs/providers.md).
+    Credentials come from the SDK's default chain, or from the environment variables named
+    here; never from this file."""
+
+    name: str = Field(min_length=1, description="Provider name used in task params.")
+    regions: list[str] | None = Field(
+        None, min_length=1, description="Regions to list (default: ECS DescribeRegions)."
+    )
+    endpoint: str | None = Field(
+        None, description="One endpoint for every service, e.g. http://127.0.0.1:9000 (tests)."
+    )
+    access_key_id_env: str | None = Field(
+        None, description="Environment variable holding the AccessKey id (default: SDK chain)."
+    )
+    access_key_secret_env: str | None = Field(
+        None, description="Environment variable holding the AccessKey secret."
+    )
+    security_token_env: str | None = Field(
+        None, description="Environment variable holding an STS token, if any."
+    )
+    max_attempts: int = Field(
+        5, ge=1, description="Attempts per API call (throttling and 5xx retried with backoff)."
+    )
+
+    @model_validator(mode="after")
+    def _key_pair(self) -> AliyunProviderSettings:
+        if (self.access_key_id_env is None) != (self.access_key_secret_env is None):
+            raise ValueError("give both access_key_id_env and access_key_secret_env, or neither")
+        return self
+
+
 class ProviderSettings(_Section):
     static: list[StaticProviderSettings] = Field(default_factory=list)
+    aws: list[AwsProviderSettings] = Field(default_factory=list)
+    aliyun: list[AliyunProviderSettings] = Field(default_factory=list)
 
 
 class SchedulerSettings(_Section):

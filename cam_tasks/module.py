@@ -23,7 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from cam_tasks.assets import AssetProvider, ProviderRegistry, StaticAssetProvider
-from cam_tasks.config import AuthSettings, Settings, StaticProviderSettings
+from cam_tasks.config import (
+    AliyunProviderSettings,
+    AuthSettings,
+    AwsProviderSettings,
+    Settings,
+    StaticProviderSettings,
+)
 from cam_tasks.domain import (
     ANONYMOUS,
     Clock,
@@ -76,6 +82,50 @@ __all__ = ["CAM_TASKS_KEY", "CamTasks", "build_authenticator", "setup"]
 logger = logging.getLogger(__name__)
 
 _BUILTIN_DATA = Path(__file__).parent / "data"
+
+
+def _aws_provider(settings: AwsProviderSettings) -> AssetProvider:
+    # Imported here: aiobotocore is the optional extra cam_tasks[aws].
+    try:
+        from cam_tasks.assets.aws import AwsAssetProvider
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"provider {settings.name!r} needs the AWS extra: pip install 'cam_tasks[aws]' "
+            f"({exc.name} is missing)"
+        ) from None
+    return AwsAssetProvider(
+        settings.name,
+        regions=settings.regions,
+        endpoint_url=settings.endpoint_url,
+        profile=settings.profile,
+        role_arn=settings.role_arn,
+        max_attempts=settings.max_attempts,
+    )
+
+
+def _aliyun_provider(settings: AliyunProviderSettings) -> AssetProvider:
+    # Imported here: the Alibaba Cloud SDKs are the optional extra cam_tasks[aliyun].
+    try:
+        from cam_tasks.assets.aliyun import AliyunAssetProvider, env_credentials
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"provider {settings.name!r} needs the Alibaba Cloud extra: "
+            f"pip install 'cam_tasks[aliyun]' ({exc.name} is missing)"
+        ) from None
+    credentials = None
+    if settings.access_key_id_env and settings.access_key_secret_env:
+        credentials = env_credentials(
+            settings.access_key_id_env,
+            settings.access_key_secret_env,
+            settings.security_token_env,
+        )
+    return AliyunAssetProvider(
+        settings.name,
+        regions=settings.regions,
+        endpoint=settings.endpoint,
+        credentials=credentials,
+        max_attempts=settings.max_attempts,
+    )
 
 
 def build_authenticator(
@@ -176,6 +226,10 @@ class CamTasks(Startable):
         self.providers = ProviderRegistry()
         for provider_settings in self.settings.providers.static:
             self.providers.register(self._static_provider(provider_settings))
+        for aws in self.settings.providers.aws:
+            self.providers.register(_aws_provider(aws))
+        for aliyun in self.settings.providers.aliyun:
+            self.providers.register(_aliyun_provider(aliyun))
         #: One HTTP client session for every executor and provider (``PluginContext.http``).
         self.http = SharedHttpSession()
         plugins = PluginContext(
@@ -284,6 +338,7 @@ class CamTasks(Startable):
             max_body_bytes=self.settings.api.max_body_bytes,
             body_read_timeout_s=self.settings.api.body_read_timeout_s,
             watcher=self.watcher,
+            providers=self.providers,
             stats=self.stats,
             workers=self.dispatcher,
             schedules=self.schedules,

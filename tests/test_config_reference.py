@@ -8,7 +8,7 @@ from pathlib import Path
 from cam_tasks.config_reference import reference_markdown, setting_keys
 
 ROOT = Path(__file__).resolve().parent.parent
-_HEADER = re.compile(r"^\[\[?([\w.]+)\]\]?\s*(#.*)?$")
+_HEADER = re.compile(r"^(?:#\s*)?\[\[?([\w.]+)\]\]?\s*(#.*)?$")  # commented-out tables count
 _KEY = re.compile(r"^#?\s*(\w+)\s*=")
 
 

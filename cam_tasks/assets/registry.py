@@ -18,7 +18,10 @@ from pydantic_core import PydanticCustomError
 from cam_tasks.assets.protocol import AssetProvider
 from cam_tasks.domain import ConfigurationError
 
-__all__ = ["ProviderRegistry", "check_asset_types"]
+__all__ = ["PLUGIN_KIND", "ProviderRegistry", "check_asset_types", "provider_kind"]
+
+#: The kind shown for a provider that does not name its own.
+PLUGIN_KIND = "plugin"
 
 
 class ProviderRegistry:
@@ -105,3 +108,10 @@ def check_asset_types(provider: AssetProvider, asset_types: Sequence[str]) -> li
             },
         )
     return list(asset_types)
+
+
+def provider_kind(provider: AssetProvider) -> str:
+    """The provider's ``kind`` attribute (``"static"``, ``"aws"``…) when it has a non-empty
+    string one, else :data:`PLUGIN_KIND`."""
+    kind = getattr(provider, "kind", None)
+    return kind if isinstance(kind, str) and kind else PLUGIN_KIND

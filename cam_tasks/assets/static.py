@@ -72,6 +72,8 @@ class StaticAssetProvider:
     ValueError for a negative ``latency_s`` or a ``page_size`` below 1.
     """
 
+    kind = "static"
+
     def __init__(
         self,
         name: str,

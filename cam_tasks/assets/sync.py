@@ -7,15 +7,27 @@ Both asset executors (``sync_assets``, ``discover_assets``) run every scope thro
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
-from cam_tasks.assets.protocol import AssetProvider
+from cam_tasks.assets.protocol import AssetPage, AssetProvider
 from cam_tasks.domain import Asset, AssetScope, PermanentError, SyncCounts
 from cam_tasks.repository.protocol import AssetInventory
 
-__all__ = ["DEFAULT_BATCH_SIZE", "sync_scope"]
+__all__ = ["DEFAULT_BATCH_SIZE", "PageProgress", "sync_scope"]
 
 DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PageProgress:
+    """Where the listing of one scope stands after a page: ``pages`` received, ``received``
+    assets (distinct ids), and ``scope_total``, the provider's own count of the scope's assets
+    when its last page told one (:class:`AssetPage`), else None."""
+
+    pages: int
+    received: int
+    scope_total: int | None
 
 
 async def sync_scope(
@@ -26,6 +38,7 @@ async def sync_scope(
     now: datetime,
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_page: Callable[[SyncCounts], object] | None = None,
+    on_progress: Callable[[PageProgress], object] | None = None,
 ) -> SyncCounts:
     """Sync ``scope`` from ``provider`` into ``inventory`` and return what changed.
 
@@ -42,6 +55,7 @@ async def sync_scope(
     was acknowledged, ``removed_count`` 0 until the end. When cancelled, batches already
     written stay written and nothing is removed, so the next sync resumes from there (writes are
     idempotent upserts). The counts are exact when one sync of a scope runs at a time.
+    ``on_progress`` is called after every page with a :class:`PageProgress`.
 
     Raises PermanentError when the provider returns an asset of another region or type, and
     whatever the provider or the inventory raise (DatabaseUnavailableError…).
@@ -51,7 +65,7 @@ async def sync_scope(
     stored = await inventory.fingerprints(scope)
     seen: set[str] = set()
     pending: list[Asset] = []
-    added = updated = unchanged = added_pending = updated_pending = 0
+    added = updated = unchanged = added_pending = updated_pending = pages = 0
 
     def counts(removed: int = 0) -> SyncCounts:
         return SyncCounts(
@@ -85,8 +99,12 @@ async def sync_scope(
                 await inventory.write(scope, upserts=pending, removals=(), now=now)
                 added, updated = added + added_pending, updated + updated_pending
                 pending, added_pending, updated_pending = [], 0, 0
+        pages += 1
         if on_page is not None:
             on_page(counts())
+        if on_progress is not None:
+            total = page.scope_total if isinstance(page, AssetPage) else None
+            on_progress(PageProgress(pages=pages, received=len(seen), scope_total=total))
 
     removals = stored.keys() - seen
     if pending or removals:

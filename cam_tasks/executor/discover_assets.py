@@ -13,6 +13,7 @@ from cam_tasks.executor.sync_assets import (
     ScopeResult,
     counts_summary,
     resolve_regions,
+    skipped_scopes,
     sync_scopes,
     total_counts,
 )
@@ -36,8 +37,9 @@ class DiscoverAssetsExecutor(InventoryExecutor):
     are reported as found.
 
     Result: the five counts, ``regions`` and ``asset_types`` where assets were found, and
-    ``by_region``: ``{region: {asset_type: count}}`` over non-empty scopes. PermanentError for
-    an unknown account or region.
+    ``by_region``: ``{region: {asset_type: count}}`` over non-empty scopes, and ``skipped``
+    (``region``, ``asset_type``, ``reason`` of each scope the provider was denied).
+    PermanentError for an unknown account or region.
     """
 
     type = "discover_assets"
@@ -86,4 +88,5 @@ def _summarize(results: Sequence[ScopeResult]) -> dict[str, Any]:
         "regions": list(by_region),
         "asset_types": sorted({t for found in by_region.values() for t in found}),
         "by_region": by_region,
+        "skipped": skipped_scopes(results),
     }

@@ -20,7 +20,9 @@ from pydantic_core import PydanticCustomError
 from cam_tasks.assets import (
     DEFAULT_BATCH_SIZE,
     AssetProvider,
+    PageProgress,
     ProviderRegistry,
+    ScopeDeniedError,
     check_asset_types,
     sync_scope,
 )
@@ -37,6 +39,7 @@ __all__ = [
     "counts_summary",
     "provider_params_model",
     "resolve_regions",
+    "skipped_scopes",
     "sync_scopes",
     "total_counts",
 ]
@@ -134,10 +137,21 @@ async def resolve_regions(
 
 @dataclass(frozen=True, slots=True)
 class ScopeResult:
-    """The counts of one synced (or, in a partial result, partly synced) scope."""
+    """The counts of one synced (or, in a partial result, partly synced) scope; ``skipped``
+    holds the reason when the provider was denied the scope (its counts are then zero)."""
 
     scope: AssetScope
     counts: SyncCounts
+    skipped: str | None = None
+
+
+def skipped_scopes(results: Sequence[ScopeResult]) -> list[dict[str, str]]:
+    """``[{region, asset_type, reason}]`` of the scopes the provider was denied."""
+    return [
+        {"region": r.scope.region, "asset_type": r.scope.asset_type, "reason": r.skipped}
+        for r in results
+        if r.skipped is not None
+    ]
 
 
 def total_counts(results: Sequence[ScopeResult]) -> SyncCounts:
@@ -164,10 +178,18 @@ async def sync_scopes(
     summarize: Callable[[Sequence[ScopeResult]], dict[str, Any]],
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> list[ScopeResult]:
-    """Run :func:`sync_scope` over ``scopes`` in order and return their counts.
+    """Run :func:`sync_scope` over ``scopes`` in order and return their results.
 
-    Before scope ``k`` of ``n`` it reports ``(k-1)/n`` percent and the message
-    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n``.
+    Progress: before scope ``k`` of ``n`` it reports ``(k-1)/n`` percent and the message
+    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n``; after
+    every page, ``"{verb} {region}: {asset_type} page {p} · {assets} assets"`` (assets
+    received by the whole task so far, with thousands separators) and, when the provider tells
+    the scope's total (:class:`~cam_tasks.assets.AssetPage`), a percent that moves within the
+    scope's share. The percent never decreases (``TaskContext.report`` keeps it so).
+
+    A scope the provider is denied (:class:`~cam_tasks.assets.ScopeDeniedError`) is kept as a
+    result with ``skipped`` set and nothing written or removed; the others go on. When every
+    scope is denied, PermanentError naming the reasons.
 
     When cancelled, it sets ``ctx.partial_result`` to ``summarize`` of the scopes done plus the
     one interrupted, with ``"message": "{synced} of {received} assets synced"`` (synced:
@@ -176,6 +198,8 @@ async def sync_scopes(
     """
     done: list[ScopeResult] = []
     current: ScopeResult | None = None
+    total = len(scopes)
+    received_before = 0  # distinct assets of the scopes finished before the current one
 
     def keep(scope: AssetScope) -> Callable[[SyncCounts], None]:
         def on_page(counts: SyncCounts) -> None:
@@ -184,7 +208,19 @@ async def sync_scopes(
 
         return on_page
 
-    total = len(scopes)
+    def report_page(scope: AssetScope, index: int) -> Callable[[PageProgress], None]:
+        def on_progress(page: PageProgress) -> None:
+            share = 0.0
+            if page.scope_total:
+                share = min(1.0, page.received / page.scope_total)
+            ctx.report(
+                100.0 * (index - 1 + share) / total,
+                f"{verb} {scope.region}: {scope.asset_type} page {page.pages} · "
+                f"{received_before + page.received:,} assets",
+            )
+
+        return on_progress
+
     try:
         for index, scope in enumerate(scopes, start=1):
             ctx.report(
@@ -194,15 +230,28 @@ async def sync_scopes(
                 total_steps=total,
             )
             current = ScopeResult(scope, SyncCounts())
-            counts = await sync_scope(
-                inventory,
-                provider,
-                scope,
-                now=clock.now(),
-                batch_size=batch_size,
-                on_page=keep(scope),
-            )
-            done.append(ScopeResult(scope, counts))
+            try:
+                counts = await sync_scope(
+                    inventory,
+                    provider,
+                    scope,
+                    now=clock.now(),
+                    batch_size=batch_size,
+                    on_page=keep(scope),
+                    on_progress=report_page(scope, index),
+                )
+            except ScopeDeniedError as exc:
+                logger.warning(
+                    "skipped %s in %s: %s",
+                    scope.asset_type,
+                    scope.region,
+                    exc.reason,
+                    extra={"task_id": ctx.task_id, "type": ctx.task_type, "attempt": ctx.attempt},
+                )
+                done.append(ScopeResult(scope, SyncCounts(), skipped=exc.reason))
+            else:
+                done.append(ScopeResult(scope, counts))
+                received_before += counts.total_count
             current = None
     except asyncio.CancelledError:
         partial = done if current is None else [*done, current]
@@ -213,6 +262,9 @@ async def sync_scopes(
             "message": f"{synced} of {so_far.total_count} assets synced",
         }
         raise
+    if done and all(r.skipped is not None for r in done):
+        reasons = sorted({r.skipped for r in done if r.skipped is not None})
+        raise PermanentError(f"every scope was denied: {'; '.join(reasons)}")
     return done
 
 
@@ -259,8 +311,9 @@ class SyncAssetsExecutor(InventoryExecutor):
     account's regions) into the inventory, one (region, asset type) scope after another.
 
     Result: ``total_count``, ``added_count``, ``updated_count``, ``unchanged_count``,
-    ``removed_count``, ``regions``, ``asset_types`` and ``by_scope`` (one entry per scope:
-    ``region``, ``asset_type`` and its counts). PermanentError for an unknown account or
+    ``removed_count``, ``regions``, ``asset_types``, ``by_scope`` (one entry per synced scope:
+    ``region``, ``asset_type`` and its counts) and ``skipped`` (``region``, ``asset_type`` and
+    ``reason`` of each scope the provider was denied). PermanentError for an unknown account or
     region; provider and inventory errors propagate (retryable unless permanent).
     Re-running is safe: a sync is idempotent.
     """
@@ -282,7 +335,9 @@ class SyncAssetsExecutor(InventoryExecutor):
                     {"region": r.scope.region, "asset_type": r.scope.asset_type}
                     | r.counts.model_dump()
                     for r in results
+                    if r.skipped is None
                 ],
+                "skipped": skipped_scopes(results),
             }
 
         results = await sync_scopes(

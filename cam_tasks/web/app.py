@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
+from cam_tasks.assets import ProviderRegistry
 from cam_tasks.service import ScheduleService, TaskService
 from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
@@ -17,6 +18,7 @@ from cam_tasks.web.errors import error_middleware
 from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
 from cam_tasks.web.log_context import request_id_middleware
+from cam_tasks.web.provider_routes import PROVIDERS_KEY, provider_routes
 from cam_tasks.web.requests import (
     BODY_READ_TIMEOUT_S_KEY,
     DEFAULT_BODY_READ_TIMEOUT_S,
@@ -47,6 +49,7 @@ def create_api(
     stats: StatsService | None = None,
     workers: WorkerPool | None = None,
     schedules: ScheduleService | None = None,
+    providers: ProviderRegistry | None = None,
 ) -> web.Application:
     """The task API over ``service``, meant to be mounted by a host application::
 
@@ -68,7 +71,8 @@ def create_api(
 
     With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
     ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
-    ``/schedules…`` is served (docs/scheduling.md). ``/openapi.json`` (the OpenAPI document of
+    ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``.
+    ``/openapi.json`` (the OpenAPI document of
     the routes served, generated from their models and ``service.registry``) and ``/docs`` (a
     page showing it) are always served, without authentication.
 
@@ -114,6 +118,9 @@ def create_api(
     if schedules is not None:
         app[SCHEDULES_KEY] = schedules
         app.add_routes(schedule_routes)
+    if providers is not None:
+        app[PROVIDERS_KEY] = providers
+        app.add_routes(provider_routes)
     add_docs(app)
 
     async def stop_waiting(_: web.Application) -> None:

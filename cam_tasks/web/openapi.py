@@ -69,6 +69,7 @@ _TAGS: Final = {
     "tasks": "Submit, follow, cancel, retry and delete tasks.",
     "statistics": "Task statistics and this instance's queue.",
     "schedules": "Cron schedules that fire tasks (admin only).",
+    "assets": "The providers that can be synced, and the assets they wrote.",
     "documentation": "This document, for programs and for people.",
 }
 

@@ -122,6 +122,7 @@ async def test_discovery_finds_every_region_and_type_the_account_holds() -> None
             "cn-hangzhou": {"ecs": 3, "oss": 1, "rds": 1, "slb": 1},
             "cn-beijing": {"ecs": 2, "oss": 1},
         },
+        "skipped": [],
     }
     assert (await inventory.find(account_id="456"))[1] == 9
     assert observed.messages[0] == (0.0, "Discovering region cn-hangzhou: ecs 1/8")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cam_tasks.assets import ProviderRegistry, StaticAssetProvider
+from cam_tasks.assets import AssetPage, ProviderRegistry, ScopeDeniedError, StaticAssetProvider
 from cam_tasks.domain import (
     Asset,
     ConfigurationError,
@@ -191,6 +191,7 @@ async def test_syncing_one_scope_adds_its_assets_and_reports_the_result() -> Non
         "regions": ["cn-shenzhen"],
         "asset_types": ["ecs"],
         "by_scope": [{"region": "cn-shenzhen", "asset_type": "ecs", **counts}],
+        "skipped": [],
     }
     assert (await inventory.find(provider="aliyun", account_id="123"))[1] == 8
     assert ctx.progress.percent == 100
@@ -265,7 +266,7 @@ async def test_a_cancelled_sync_keeps_what_it_synced_as_its_partial_result() -> 
         ("cn-hangzhou", 6, 4),
     ]
     assert (await inventory.find(account_id="123"))[1] == 12
-    assert ctx.progress.message == "Syncing region cn-hangzhou: ecs 2/2"
+    assert ctx.progress.message == "Syncing cn-hangzhou: ecs page 2 · 14 assets"
 
 
 def test_repeated_items_are_named_in_the_error() -> None:
@@ -313,3 +314,81 @@ def test_looking_up_an_unknown_provider_names_the_known_ones() -> None:
         ConfigurationError, match="'aws' is not registered; known providers: aliyun"
     ):
         ProviderRegistry([sample_provider()]).get("aws")
+
+
+class PagedProvider:
+    """Two regions of ``vm``: 3 pages of 2 that tell the scope's total (as Alibaba Cloud's
+    TotalCount does) in r1, plain lists without a total in r2; records the task's progress as
+    each page is asked for."""
+
+    name = "paged"
+    asset_types = frozenset({"vm"})
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self.ctx = ctx
+        self.seen: list[tuple[float, str]] = []
+
+    async def regions(self, account_id: str) -> list[str]:
+        return ["r1", "r2"]
+
+    async def list_assets(
+        self, account_id: str, region: str, asset_type: str
+    ) -> AsyncIterator[list[Asset]]:
+        for number in range(3):
+            page = [
+                Asset(asset_id=f"{region}-{number}-{n}", asset_type="vm", region=region)
+                for n in range(2)
+            ]
+            yield AssetPage(page, scope_total=6) if region == "r1" else page
+            self.seen.append((self.ctx.progress.percent, self.ctx.progress.message))
+
+
+async def test_progress_is_reported_per_page_with_counts_and_a_percent_from_totals() -> None:
+    ctx = context()
+    provider = PagedProvider(ctx)
+    executor, _, _ = build(provider)
+    params = executor.params_model.model_validate(
+        {"provider": "paged", "account_id": "1", "asset_types": ["vm"]}
+    )
+    await executor.execute(params, ctx)
+    assert provider.seen == [
+        (pytest.approx(100 / 6), "Syncing r1: vm page 1 · 2 assets"),
+        (pytest.approx(200 / 6), "Syncing r1: vm page 2 · 4 assets"),
+        (50.0, "Syncing r1: vm page 3 · 6 assets"),
+        (50.0, "Syncing r2: vm page 1 · 8 assets"),  # no total: the percent waits
+        (50.0, "Syncing r2: vm page 2 · 10 assets"),
+        (50.0, "Syncing r2: vm page 3 · 12 assets"),
+    ]
+    assert ctx.progress.percent == 100
+
+
+async def test_a_denied_scope_is_skipped_and_only_all_denied_fails() -> None:
+    class HalfDenied(PagedProvider):
+        name = "half"
+
+        def __init__(self, ctx: TaskContext, denied: set[str]) -> None:
+            super().__init__(ctx)
+            self.denied = denied
+
+        async def list_assets(
+            self, account_id: str, region: str, asset_type: str
+        ) -> AsyncIterator[list[Asset]]:
+            if region in self.denied:
+                raise ScopeDeniedError(f"vm in {region}: AccessDenied")
+            async for page in super().list_assets(account_id, region, asset_type):
+                yield page
+
+    params = {"provider": "half", "account_id": "1", "asset_types": ["vm"]}
+    ctx = context()
+    executor, inventory, _ = build(HalfDenied(ctx, {"r2"}))
+    result = await executor.execute(executor.params_model.model_validate(params), ctx)
+    assert result["skipped"] == [
+        {"region": "r2", "asset_type": "vm", "reason": "vm in r2: AccessDenied"}
+    ]
+    assert result["added_count"] == 6
+    assert (await inventory.find(region="r2"))[1] == 0
+
+    ctx = context()
+    executor, _, _ = build(HalfDenied(ctx, {"r1", "r2"}))
+    with pytest.raises(PermanentError, match="every scope was denied: vm in r1"):
+        await executor.execute(executor.params_model.model_validate(params), ctx)
