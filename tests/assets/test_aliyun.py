@@ -12,8 +12,6 @@ from aiohttp.test_utils import TestServer
 
 pytest.importorskip("alibabacloud_ecs20140526", reason="the aliyun extra is not installed")
 
-from cam_tasks.repository.inventory import MemoryAssetInventory
-
 from cam_tasks.assets import ProviderRegistry, ScopeDeniedError
 from cam_tasks.assets.aliyun import (
     ALIYUN_ASSET_TYPES,
@@ -23,6 +21,7 @@ from cam_tasks.assets.aliyun import (
 from cam_tasks.domain import ManualClock, PermanentError, RetryableError
 from cam_tasks.executor import TaskContext
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
+from cam_tasks.repository import MemoryAssetInventory
 from tests.assets.aliyun_fake import AliyunFake
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -12,14 +12,13 @@ from aiohttp.test_utils import TestServer
 
 pytest.importorskip("aiobotocore", reason="the aws extra is not installed")
 
-from cam_tasks.repository.inventory import MemoryAssetInventory
-
 from cam_tasks.assets import ProviderRegistry, ScopeDeniedError
 from cam_tasks.assets.aws import AWS_ASSET_TYPES, AwsAssetProvider
 from cam_tasks.domain import ManualClock, PermanentError, RetryableError
 from cam_tasks.executor import TaskContext
 from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
+from cam_tasks.repository import MemoryAssetInventory
 from tests.assets import aws_cloud
 from tests.assets.aws_cloud import ACCOUNT_ID, REGIONS, Faults
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from cam_tasks.repository.inventory import MemoryAssetInventory
 
 from cam_tasks.assets import ProviderRegistry, provider_kind
 from cam_tasks.domain import ManualClock
 from cam_tasks.executor import TaskContext
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
+from cam_tasks.repository import MemoryAssetInventory
 from tests.assets.clouds import AliyunCloud, AwsCloud, Cloud, StaticCloud
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)

@@ -352,8 +352,8 @@ async def test_progress_is_reported_per_page_with_counts_and_a_percent_from_tota
     )
     await executor.execute(params, ctx)
     assert provider.seen == [
-        (pytest.approx(100 / 6), "Syncing r1: vm page 1 · 2 assets"),
-        (pytest.approx(200 / 6), "Syncing r1: vm page 2 · 4 assets"),
+        (pytest.approx(100 / 6, abs=0.05), "Syncing r1: vm page 1 · 2 assets"),
+        (pytest.approx(200 / 6, abs=0.05), "Syncing r1: vm page 2 · 4 assets"),
         (50.0, "Syncing r1: vm page 3 · 6 assets"),
         (50.0, "Syncing r2: vm page 1 · 8 assets"),  # no total: the percent waits
         (50.0, "Syncing r2: vm page 2 · 10 assets"),

@@ -113,8 +113,8 @@ class MemoryTaskRepository(Initializable):
         if not self._warned:
             self._warned = True
             logger.warning(
-                "tasks are kept in memory only: every task is lost when this process stops "
-                "(use a mongodb:// URI to keep them)"
+                "storage is memory://: tasks are kept in this process only and every task is "
+                "lost when it stops (use a mongodb:// URI to keep them)"
             )
 
     async def close(self) -> None:
