@@ -114,6 +114,8 @@ class Task(BaseModel):
     attempts: int = Field(default=0, ge=0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     priority: int = Priority.NORMAL
+    #: The queue it waits in and runs from; each queue has its own worker slots per process.
+    queue: str = "default"
     run_at: datetime
     timeout_s: float | None = Field(default=None, gt=0)
     created_by: str = "system"
@@ -159,6 +161,7 @@ class Task(BaseModel):
 #: (an absent option takes its default: the executor's registration, else the field's own).
 SUBMIT_OPTIONS: tuple[str, ...] = (
     "priority",
+    "queue",
     "run_at",
     "max_retries",
     "timeout_s",

@@ -166,6 +166,7 @@ async def test_get_shows_every_field_of_a_pending_task(api: Api) -> None:
         "attempts": 0,
         "max_retries": 3,
         "priority": 3,
+        "queue": "default",
         "priority_name": "urgent",
         "run_at": "2026-03-01T12:00:00.000Z",
         "timeout_s": None,
