@@ -8,6 +8,7 @@ program here and in :mod:`cam_tasks.module` only; lower layers take explicit arg
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from cam_tasks.domain import ConfigurationError
+from cam_tasks.domain import DEFAULT_QUEUE, QUEUE_NAME_PATTERN, ConfigurationError
 
 __all__ = [
     "AliyunProviderSettings",
@@ -38,6 +39,7 @@ __all__ = [
     "LogSettings",
     "MongoSettings",
     "MonitoringSettings",
+    "QueueDefinition",
     "QueueSettings",
     "RetrySettings",
     "ScheduleSettings",
@@ -84,11 +86,18 @@ class MongoSettings(_Section):
 
 
 class QueueSettings(_Section):
-    """The dispatcher of this process."""
+    """The dispatcher of this process (its queues are declared under ``[queues.NAME]``)."""
 
-    worker_count: int = Field(5, ge=1, description="Tasks run at once by this process.")
+    worker_count: int = Field(
+        5,
+        ge=1,
+        description="Concurrency of the default queue when [queues.default] does not set it.",
+    )
     buffer_size: int = Field(
-        10, ge=0, description="Claimed tasks waiting for a worker, beyond the running ones."
+        0,
+        ge=0,
+        description="Ignored since 0.2 (kept so older files load): tasks are claimed only for a "
+        "free worker slot, so none waits claimed in a buffer.",
     )
     lease_s: float = Field(
         30.0, gt=0, description="A claim's lifetime without renewal; then others rescue it."
@@ -117,6 +126,15 @@ class QueueSettings(_Section):
         if self.lease_s < 2 * self.heartbeat_interval_s:
             raise ValueError("lease_s must be at least twice heartbeat_interval_s")
         return self
+
+
+class QueueDefinition(_Section):
+    """One named queue (``[queues.NAME]``): tasks of a queue run in worker slots of their own,
+    so a busy queue never starves another; priorities order tasks within a queue."""
+
+    concurrency: int = Field(
+        5, ge=1, le=10_000, description="Tasks of this queue one process runs at once."
+    )
 
 
 class RetrySettings(_Section):
@@ -378,8 +396,37 @@ class Settings(BaseSettings):
     providers: ProviderSettings = ProviderSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     schedules: list[ScheduleSettings] = Field(default_factory=list)
+    queues: dict[str, QueueDefinition] = Field(
+        default_factory=dict,
+        description="Named queues, [queues.NAME] concurrency = N. The default queue always "
+        "exists (its concurrency is [queue] worker_count unless declared here).",
+    )
+    concurrency_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description="Key pattern -> limit: at most that many tasks whose concurrency_key matches "
+        'the pattern (fnmatch: "sync_assets:aliyun:*") run at once across all instances.',
+    )
     #: Directory relative paths in the file are resolved against (set by load_settings).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @model_validator(mode="after")
+    def _check_queues(self) -> Settings:
+        pattern = re.compile(QUEUE_NAME_PATTERN)
+        bad = [name for name in self.queues if not pattern.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"queue names must match {QUEUE_NAME_PATTERN}: {', '.join(map(repr, bad))}"
+            )
+        limits = [key for key, limit in self.concurrency_limits.items() if limit < 1 or not key]
+        if limits:
+            raise ValueError(f"concurrency_limits need a key pattern and a limit >= 1: {limits}")
+        return self
+
+    def queue_concurrency(self) -> dict[str, int]:
+        """Every declared queue and its concurrency, the default queue included."""
+        declared = {name: queue.concurrency for name, queue in self.queues.items()}
+        declared.setdefault(DEFAULT_QUEUE, self.queue.worker_count)
+        return declared
 
     @classmethod
     def settings_customise_sources(

@@ -64,10 +64,27 @@ def _top_level_lists() -> Iterator[tuple[str, type[BaseModel]]]:
             yield name, item
 
 
+def _dict_tables() -> Iterator[tuple[str, type[BaseModel]]]:
+    """Settings that are tables of named tables (``[queues.NAME]``)."""
+    for name, field in Settings.model_fields.items():
+        args = getattr(field.annotation, "__args__", ())
+        if len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
+            yield name, args[1]
+
+
+def _plain_tables() -> Iterator[tuple[str, FieldInfo]]:
+    """Top-level tables of plain values (``[concurrency_limits]``: pattern = limit)."""
+    for name, field in Settings.model_fields.items():
+        args = getattr(field.annotation, "__args__", ())
+        if len(args) == 2 and not (isinstance(args[1], type) and issubclass(args[1], BaseModel)):
+            yield name, field
+
+
 def setting_keys() -> set[str]:
     """Every ``section.key`` of the model (nested lists of tables as ``section.table.key``,
-    top-level lists of tables as ``table.key``)."""
+    top-level lists of tables as ``table.key``, tables of named tables as ``table.*.key``)."""
     keys = {f"{name}.{key}" for name, item in _top_level_lists() for key in item.model_fields}
+    keys |= {f"{name}.*.{key}" for name, item in _dict_tables() for key in item.model_fields}
     for section, model, _ in _sections():
         for key, field in model.model_fields.items():
             inner = _list_item_model(field)
@@ -115,6 +132,18 @@ def reference_markdown() -> str:
                 out.append(" ".join(item.__doc__.split()) + "\n")
             out.extend(_table("", "", item))  # in the environment: the whole list as JSON
             out.append("")
+    for name, item in _dict_tables():
+        out.append(f"## `[{name}.NAME]` (one table per name; `CAM_TASKS_{name.upper()}` as JSON)\n")
+        description = Settings.model_fields[name].description
+        if description:
+            out.append(description + "\n")
+        if item.__doc__:
+            out.append(" ".join(item.__doc__.split()) + "\n")
+        out.extend(_table("", "", item))
+        out.append("")
+    for name, field in _plain_tables():
+        out.append(f"## `[{name}]` (keys and values; `CAM_TASKS_{name.upper()}` as JSON)\n")
+        out.append(f"{field.description or ''}\n")
     for name, item in _top_level_lists():
         out.append(f"## `[[{name}]]` (a list; `CAM_TASKS_{name.upper()}` as JSON)\n")
         if item.__doc__:

@@ -23,6 +23,9 @@ def example_keys() -> set[str]:
             continue
         key = _KEY.match(line.strip())
         if section and key:
+            # A table of named tables ([queues.default]) documents them all: queues.*.key.
+            if section.startswith("queues."):
+                section = "queues.*"
             keys.add(f"{section}.{key.group(1)}")
     return keys
 

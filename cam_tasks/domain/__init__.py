@@ -48,6 +48,8 @@ from cam_tasks.domain.status import (
 )
 from cam_tasks.domain.task import (
     DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE,
+    QUEUE_NAME_PATTERN,
     SUBMIT_OPTIONS,
     AttemptRecord,
     Lease,
@@ -61,7 +63,9 @@ from cam_tasks.domain.task import (
 __all__ = [
     "ANONYMOUS",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_QUEUE",
     "MAX_PAGE_SIZE",
+    "QUEUE_NAME_PATTERN",
     "SUBMIT_OPTIONS",
     "TERMINAL_STATUSES",
     "TRANSITIONS",

@@ -17,6 +17,8 @@ from cam_tasks.domain.status import TaskStatus
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_QUEUE",
+    "QUEUE_NAME_PATTERN",
     "SUBMIT_OPTIONS",
     "AttemptRecord",
     "Lease",
@@ -29,6 +31,11 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RETRIES = 3
+#: The queue of a task whose submitter and executor name none.
+DEFAULT_QUEUE = "default"
+#: What a queue may be called: 1 to 64 letters, digits, ``_ . -``, starting with a letter or
+#: digit (it appears in URLs, metrics labels and configuration keys).
+QUEUE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 class Priority(IntEnum):
@@ -115,7 +122,7 @@ class Task(BaseModel):
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     priority: int = Priority.NORMAL
     #: The queue it waits in and runs from; each queue has its own worker slots per process.
-    queue: str = "default"
+    queue: str = Field(default=DEFAULT_QUEUE, pattern=QUEUE_NAME_PATTERN)
     run_at: datetime
     timeout_s: float | None = Field(default=None, gt=0)
     created_by: str = "system"
