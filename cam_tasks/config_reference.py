@@ -7,6 +7,7 @@ differs from what this prints, and when config.example.toml and the model disagr
 from __future__ import annotations
 
 import sys
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,19 +65,30 @@ def _top_level_lists() -> Iterator[tuple[str, type[BaseModel]]]:
             yield name, item
 
 
+def _dict_value(field: FieldInfo) -> Any:
+    """The value type of a ``dict[str, X]`` setting, else None."""
+    if typing.get_origin(field.annotation) is not dict:
+        return None
+    return typing.get_args(field.annotation)[1]
+
+
+def _is_model(value: Any) -> bool:
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
 def _dict_tables() -> Iterator[tuple[str, type[BaseModel]]]:
     """Settings that are tables of named tables (``[queues.NAME]``)."""
     for name, field in Settings.model_fields.items():
-        args = getattr(field.annotation, "__args__", ())
-        if len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel):
-            yield name, args[1]
+        value = _dict_value(field)
+        if _is_model(value):
+            yield name, value
 
 
 def _plain_tables() -> Iterator[tuple[str, FieldInfo]]:
     """Top-level tables of plain values (``[concurrency_limits]``: pattern = limit)."""
     for name, field in Settings.model_fields.items():
-        args = getattr(field.annotation, "__args__", ())
-        if len(args) == 2 and not (isinstance(args[1], type) and issubclass(args[1], BaseModel)):
+        value = _dict_value(field)
+        if value is not None and not _is_model(value):
             yield name, field
 
 
