@@ -19,10 +19,13 @@ import pytest
 from cam_tasks.domain import Clock, SystemClock
 from cam_tasks.repository import (
     AssetInventory,
+    KeySlotRepository,
     MemoryAssetInventory,
+    MemoryKeySlotRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
     MongoAssetInventory,
+    MongoKeySlotRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
     ScheduleRepository,
@@ -86,6 +89,11 @@ class Backend:
         if self.database is None:
             return MemoryScheduleRepository()
         return MongoScheduleRepository(self.database)
+
+    def slots(self) -> KeySlotRepository:
+        if self.database is None:
+            return MemoryKeySlotRepository()
+        return MongoKeySlotRepository(self.database)
 
     def inventory(self) -> AssetInventory:
         if self.database is None:

@@ -4,6 +4,7 @@
 from cam_tasks.domain.asset import Asset, AssetScope, SyncCounts
 from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, to_millis, utc
 from cam_tasks.domain.errors import (
+    ActiveTaskExistsError,
     CamTasksError,
     ConfigurationError,
     DatabaseUnavailableError,
@@ -71,6 +72,7 @@ __all__ = [
     "TRANSITIONS",
     "AccessDeniedError",
     "Action",
+    "ActiveTaskExistsError",
     "Asset",
     "AssetScope",
     "AttemptRecord",

@@ -49,6 +49,7 @@ __all__ = [
     "heartbeat_change",
     "rescue_action",
     "retry_change",
+    "unclaim_change",
 ]
 
 #: The error a rescued attempt records: its owner stopped renewing the lease (it died or hung).
@@ -152,6 +153,24 @@ def claim_change(*, owner: str, now: datetime, lease_s: float) -> Change:
             "total_steps": None,
         },
         attempts_delta=1,
+        touches_expiry=False,
+    )
+
+
+def unclaim_change(*, now: datetime) -> Change:
+    """running → pending as if the claim never happened: the attempt given back, no owner, no
+    start, no history record (the executor never started). For a claim whose concurrency key
+    turned out to be full."""
+    now = to_millis(now)
+    return Change(
+        {
+            "status": _target(Action.UNCLAIM),
+            "owner": None,
+            "lease_until": None,
+            "started_at": None,
+            "updated_at": now,
+        },
+        attempts_delta=-1,
         touches_expiry=False,
     )
 

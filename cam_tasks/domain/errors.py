@@ -6,6 +6,7 @@ subclass of :class:`CamTasksError`, defined beside the concept it belongs to.
     CamTasksError
     ├── TaskNotFoundError          no task with that id (or not visible to the caller)
     ├── IllegalTransitionError     the status table forbids the requested change
+    ├── ActiveTaskExistsError      another pending/running task holds the same unique key
     ├── UnknownTaskTypeError       no executor is registered for the type
     ├── InvalidParamsError         parameters or a request failed validation (field details)
     ├── TaskLostError              a fenced write matched nothing: the worker lost the task
@@ -36,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "ActiveTaskExistsError",
     "CamTasksError",
     "ConfigurationError",
     "DatabaseUnavailableError",
@@ -71,6 +73,19 @@ class IllegalTransitionError(CamTasksError):
         self.task_id = task_id
         self.status = status
         self.action = action
+
+
+class ActiveTaskExistsError(CamTasksError):
+    """``task_id`` cannot become active again (retry) while another task with its unique key
+    is pending or running (``active_task_id``, when it could be read)."""
+
+    def __init__(self, task_id: str, *, active_task_id: str | None) -> None:
+        super().__init__(
+            f"task {task_id!r}: an active task with its unique key exists"
+            + ("" if active_task_id is None else f" ({active_task_id!r})")
+        )
+        self.task_id = task_id
+        self.active_task_id = active_task_id
 
 
 class UnknownTaskTypeError(CamTasksError):

@@ -50,6 +50,7 @@ class Action(StrEnum):
     FAIL = "fail"  # the executor failed and no attempt remains (or the error is permanent)
     RETRY_LATER = "retry_later"  # the executor failed; try again at run_at
     RELEASE = "release"  # graceful stop hands a running task back without spending an attempt
+    UNCLAIM = "unclaim"  # a claim undone before the task started (its concurrency key was full)
     RESCUE = "rescue"  # the owner's lease expired; attempts remain
     RESCUE_EXHAUSTED = "rescue_exhausted"  # the owner's lease expired; no attempt remains
     HEARTBEAT = "heartbeat"  # the owner renews its lease (and writes progress)
@@ -77,6 +78,7 @@ TRANSITIONS: dict[Action, Transition] = {
     Action.FAIL: Transition(frozenset({_R}), _F),
     Action.RETRY_LATER: Transition(frozenset({_R}), _P),
     Action.RELEASE: Transition(frozenset({_R}), _P),
+    Action.UNCLAIM: Transition(frozenset({_R}), _P),
     Action.RESCUE: Transition(frozenset({_R}), _P),
     Action.RESCUE_EXHAUSTED: Transition(frozenset({_R}), _F),
     Action.HEARTBEAT: Transition(frozenset({_R}), _R),

@@ -128,6 +128,10 @@ class Task(BaseModel):
     created_by: str = "system"
     project_id: str | None = None
     idempotency_key: str | None = None
+    #: At most one pending or running task per key (and project): a duplicate submit joins it.
+    unique_key: str | None = Field(default=None, min_length=1, max_length=200)
+    #: Tasks sharing this key run at most the key's limit at once, across all instances.
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None
@@ -173,6 +177,8 @@ SUBMIT_OPTIONS: tuple[str, ...] = (
     "max_retries",
     "timeout_s",
     "idempotency_key",
+    "unique_key",
+    "concurrency_key",
 )
 
 

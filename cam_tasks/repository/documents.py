@@ -42,9 +42,11 @@ from cam_tasks.domain import (
 )
 
 __all__ = [
+    "ACTIVE_KEY",
     "ASSET_KEY_FIELDS",
     "ASSET_SORT_FIELDS",
     "CONFIG_FIELDS",
+    "active_key_of",
     "asset_criteria",
     "build_task",
     "check_page",
@@ -161,6 +163,21 @@ _TASK_CODEC: Final[tuple[_FieldCodec, ...]] = tuple(
 _REQUIRED: Final = frozenset(name for name, info in Task.model_fields.items() if info.is_required())
 
 
+#: The stored field that holds a task's unique key while it is active (storage only: a unique
+#: partial index over it enforces "one active task per key"; it is removed when the task ends).
+ACTIVE_KEY: Final = "active_key"
+
+
+def active_key_of(task: Task) -> str | None:
+    """What :data:`ACTIVE_KEY` holds for ``task``: its ``unique_key`` in its project's namespace
+    while it is pending or running, else None. The length prefix keeps ("a:b", "c") and
+    ("a", "b:c") apart."""
+    if task.unique_key is None or task.status.is_terminal:
+        return None
+    project = task.project_id or ""
+    return f"{len(project)}:{project}:{task.unique_key}"
+
+
 def task_to_document(task: Task) -> dict[str, Any]:
     """The document that stores ``task`` (no ``expire_at``: a new task never expires)."""
     values = task.__dict__
@@ -168,6 +185,9 @@ def task_to_document(task: Task) -> dict[str, Any]:
     for name, stored, encode, _, _ in _TASK_CODEC:
         value = values[name]
         document[stored] = value if encode is None else encode(value)
+    active_key = active_key_of(task)
+    if active_key is not None:
+        document[ACTIVE_KEY] = active_key
     return document
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from cam_tasks.domain import (
+    DEFAULT_QUEUE,
     Action,
     Lease,
     Progress,
@@ -83,8 +84,10 @@ class ObservedTaskRepository:
     async def count_by_status(self, query: TaskFilter | None = None) -> Mapping[TaskStatus, int]:
         return await self.inner.count_by_status(query)
 
-    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
-        return await self.inner.next_run_at(types=types)
+    async def next_run_at(
+        self, *, types: Collection[str], queues: Collection[str] | None = None
+    ) -> datetime | None:
+        return await self.inner.next_run_at(types=types, queues=queues)
 
     async def stats(
         self,
@@ -117,11 +120,22 @@ class ObservedTaskRepository:
         now: datetime,
         lease_s: float,
         order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
     ) -> Task | None:
         task = await self.inner.claim(
-            types=types, owner=owner, now=now, lease_s=lease_s, order=order
+            types=types,
+            owner=owner,
+            now=now,
+            lease_s=lease_s,
+            order=order,
+            queue=queue,
+            exclude_keys=exclude_keys,
         )
         return None if task is None else self._emit_task(Action.CLAIM, task)
+
+    async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
+        return self._emit_task(Action.UNCLAIM, await self.inner.unclaim(lease, now=now))
 
     async def heartbeat(
         self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None

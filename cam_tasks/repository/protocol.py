@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from cam_tasks.domain import (
+    DEFAULT_QUEUE,
     Asset,
     AssetScope,
     Lease,
@@ -34,7 +35,13 @@ from cam_tasks.domain import (
 )
 from cam_tasks.domain.stats import TaskStats
 
-__all__ = ["AssetInventory", "ClaimOrder", "ScheduleRepository", "TaskRepository"]
+__all__ = [
+    "AssetInventory",
+    "ClaimOrder",
+    "KeySlotRepository",
+    "ScheduleRepository",
+    "TaskRepository",
+]
 
 #: Which due task a claim takes: ``priority`` (the normal order) or ``age`` (the oldest, whatever
 #: its priority; the dispatcher's periodic fair claim, see docs/scheduling.md).
@@ -61,6 +68,9 @@ class TaskRepository(Protocol):
 
         When ``task.idempotency_key`` is set and a task with that key already exists, store
         nothing and return the existing task (concurrent inserts with one key yield one task).
+        Likewise when ``task.unique_key`` is set and a pending or running task of the same
+        project holds it: the active task is returned (enforced by the store, atomically
+        across instances); once that task ends, the key is free again.
         """
         ...
 
@@ -118,8 +128,11 @@ class TaskRepository(Protocol):
         now: datetime,
         lease_s: float,
         order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
     ) -> Task | None:
-        """Atomically take the best due pending task of one of ``types``, or None.
+        """Atomically take the best due pending task of ``queue`` of one of ``types``, or None,
+        passing over tasks whose ``concurrency_key`` is one of ``exclude_keys`` (full keys).
 
         Due: ``run_at <= now``. Best, by ``order``: ``"priority"``: highest ``priority``, then
         earliest ``run_at``, then earliest ``created_at``, then id; ``"age"``: earliest
@@ -131,8 +144,17 @@ class TaskRepository(Protocol):
         """
         ...
 
-    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
-        """Earliest ``run_at`` of a pending task of one of ``types`` (due or not), or None."""
+    async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
+        """Undo a claim before its task started (its concurrency key turned out full): running
+        → pending, ``attempts - 1``, no owner, lease or ``started_at``, no history record.
+        Fenced: TaskLostError."""
+        ...
+
+    async def next_run_at(
+        self, *, types: Collection[str], queues: Collection[str] | None = None
+    ) -> datetime | None:
+        """Earliest ``run_at`` of a pending task of one of ``types`` (in one of ``queues`` when
+        given), due or not, or None."""
         ...
 
     async def heartbeat(
@@ -208,7 +230,8 @@ class TaskRepository(Protocol):
 
     async def retry(self, task_id: str, *, now: datetime) -> Task:
         """failed/cancelled → pending due now, as fresh: attempts 0, no result/error/progress,
-        no started/completed time (``history`` is kept). IllegalTransitionError otherwise."""
+        no started/completed time (``history`` is kept). IllegalTransitionError otherwise;
+        ActiveTaskExistsError while another active task holds its ``unique_key``."""
         ...
 
     async def delete(self, task_id: str) -> None:
@@ -363,4 +386,40 @@ class ScheduleRepository(Protocol):
         """Record a task fired outside the timetable (run now): ``last_run_at = now``,
         ``last_task_id``, no ``last_error``; ``next_run_at`` is left alone.
         ScheduleNotFoundError when the schedule is gone."""
+        ...
+
+
+class KeySlotRepository(Protocol):
+    """The slots of concurrency keys: at most ``limit`` holders per key, across every instance
+    sharing the store. A holder is the :class:`Lease` of the attempt that runs under the key.
+
+    Slots are freed by their holder (:meth:`release`, when the attempt ends or is handed back)
+    and, for a process that died, by whoever rescues its tasks; :meth:`holders` lets a claimer
+    find holders whose attempt no longer runs (and :meth:`release` them).
+    """
+
+    async def initialize(self) -> None:
+        """Create indexes (idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the store owns. Idempotent."""
+        ...
+
+    async def acquire(self, key: str, *, limit: int, holder: Lease) -> bool:
+        """Take a slot of ``key`` for ``holder`` when fewer than ``limit`` are held: one atomic
+        write, so racing instances never exceed the limit. True when taken (or already held by
+        ``holder``), False when the key is full."""
+        ...
+
+    async def release(self, key: str, holder: Lease) -> None:
+        """Free ``holder``'s slot of ``key`` (nothing when it holds none)."""
+        ...
+
+    async def holders(self, key: str) -> builtins.list[Lease]:
+        """Who holds slots of ``key`` now."""
+        ...
+
+    async def held(self) -> dict[str, int]:
+        """How many slots each key with at least one holder has taken (one read)."""
         ...

@@ -45,8 +45,8 @@ async def test_initialize_creates_every_declared_index_and_is_idempotent(databas
 
 
 async def test_an_index_redefined_under_its_name_is_a_configuration_error(database: Any) -> None:
-    await database["tasks"].create_index([("something_else", 1)], name="claim")
-    with pytest.raises(ConfigurationError, match="claim"):
+    await database["tasks"].create_index([("something_else", 1)], name="claim_queue")
+    with pytest.raises(ConfigurationError, match="claim_queue"):
         await MongoTaskRepository(database).initialize()
 
 
@@ -55,7 +55,7 @@ async def test_a_custom_collection_name_is_used(database: Any) -> None:
     await repo.initialize()
     task = await repo.insert(new_task(task_type="sync", params={}, now=T0))
     assert await database["jobs"].find_one({"_id": task.id}) is not None
-    assert "claim" in await database["jobs"].index_information()
+    assert "claim_queue" in await database["jobs"].index_information()
 
 
 async def test_documents_are_keyed_by_task_id_with_string_enums(database: Any) -> None:
@@ -202,14 +202,29 @@ async def test_every_query_shape_is_served_by_an_index(wire_db: Any) -> None:
     newest = [("created_at", -1), ("_id", -1)]
     shapes: list[tuple[dict[str, Any], list[tuple[str, int]]]] = [
         (
-            {"status": "pending", "type": {"$in": ["t0", "t1"]}, "run_at": {"$lte": T0}},
+            {
+                "status": "pending",
+                "queue": "default",
+                "type": {"$in": ["t0", "t1"]},
+                "run_at": {"$lte": T0},
+                "concurrency_key": {"$nin": ["k"]},
+            },
             [("priority", -1), ("run_at", 1), ("created_at", 1), ("_id", 1)],
         ),
         (
-            {"status": "pending", "type": {"$in": ["t0", "t1"]}, "run_at": {"$lt": T0}},
+            {
+                "status": "pending",
+                "queue": "default",
+                "type": {"$in": ["t0", "t1"]},
+                "run_at": {"$lt": T0},
+            },
             [("run_at", 1), ("created_at", 1), ("_id", 1)],
         ),
-        ({"status": "pending", "type": {"$in": ["t0", "t1"]}}, [("run_at", 1)]),
+        (
+            {"status": "pending", "queue": {"$in": ["a", "default"]}, "type": "t0"},
+            [("run_at", 1)],
+        ),
+        ({"active_key": {"$type": "string", "$eq": "0::k"}}, []),
         ({"status": "running", "lease_until": {"$lt": T0}}, [("lease_until", 1)]),
         ({}, newest),
         ({"status": {"$in": ["pending", "failed"]}}, newest),

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cam_tasks.domain import (
+    ActiveTaskExistsError,
     AttemptRecord,
     IllegalTransitionError,
     Lease,
@@ -800,3 +801,96 @@ async def test_without_retention_nothing_expires(repo: Repo) -> None:
     task = await running(repo, make())
     await repo.complete(task.lease, now=at(1), result=None)
     assert await repo.expires_at(task.id) is None
+
+
+# -- queues, unique keys, concurrency keys ------------------------------------------------------
+
+
+async def test_a_claim_takes_tasks_of_its_queue_only(repo: Repo) -> None:
+    await repo.insert(make("a1", queue="a", priority=3))
+    await repo.insert(make("b1", queue="b"))
+    claimed = await repo.claim(types=["sync"], owner="w", now=at(0), lease_s=30, queue="b")
+    assert claimed is not None
+    assert claimed.id == "b1"
+    assert await repo.claim(types=["sync"], owner="w", now=at(0), lease_s=30, queue="b") is None
+    default = await repo.claim(types=["sync"], owner="w", now=at(0), lease_s=30)
+    assert default is None  # nothing in the default queue
+    assert await repo.next_run_at(types=["sync"], queues=["a"]) == at(0)
+    assert await repo.next_run_at(types=["sync"], queues=["c"]) is None
+
+
+@pytest.mark.parametrize("order", ["priority", "age"])
+async def test_a_claim_passes_over_excluded_concurrency_keys(repo: Repo, order: str) -> None:
+    await repo.insert(make("full", created=0, concurrency_key="acct:1", priority=3))
+    await repo.insert(make("free", created=1, concurrency_key="acct:2"))
+    await repo.insert(make("plain", created=2))
+    found = await repo.claim(
+        types=["sync"],
+        owner="w",
+        now=at(5),
+        lease_s=30,
+        order=order,  # type: ignore[arg-type]
+        exclude_keys={"acct:1"},
+    )
+    assert found is not None
+    assert found.id == "free"
+    again = await repo.claim(
+        types=["sync"], owner="w", now=at(5), lease_s=30, exclude_keys={"acct:1", "acct:2"}
+    )
+    assert again is not None
+    assert again.id == "plain"
+
+
+async def test_unclaim_returns_a_task_as_if_it_was_never_claimed(repo: Repo) -> None:
+    task = await running(repo, make(max_retries=0))
+    back = await repo.unclaim(task.lease, now=at(1))
+    assert back.status is TaskStatus.PENDING
+    assert (back.attempts, back.owner, back.lease_until, back.started_at) == (0, None, None, None)
+    assert back.history == ()
+    with pytest.raises(TaskLostError):
+        await repo.unclaim(task.lease, now=at(2))
+    again = await repo.claim(types=["sync"], owner="w2", now=at(2), lease_s=30)
+    assert again is not None
+    assert again.attempts == 1
+
+
+async def test_one_active_task_per_unique_key_and_project(repo: Repo) -> None:
+    first = await repo.insert(make("t1", unique_key="sync:aliyun:123", project_id="p"))
+    joined = await repo.insert(make("t2", unique_key="sync:aliyun:123", project_id="p"))
+    assert joined.id == first.id
+    other_project = await repo.insert(make("t3", unique_key="sync:aliyun:123", project_id="q"))
+    assert other_project.id == "t3"
+    claimed = await repo.claim(types=["sync"], owner="w", now=at(0), lease_s=30)
+    assert claimed is not None
+    still = await repo.insert(
+        make("t4", unique_key="sync:aliyun:123", project_id=claimed.project_id)
+    )
+    assert still.id == claimed.id  # running still holds the key
+    await repo.complete(claimed.lease, now=at(1), result=None)
+    after = await repo.insert(
+        make("t5", unique_key="sync:aliyun:123", project_id=claimed.project_id)
+    )
+    assert after.id == "t5"  # the key is free once the task ended
+
+
+async def test_racing_submits_with_one_unique_key_store_one_task(repo: Repo) -> None:
+    stored = await asyncio.gather(
+        *(repo.insert(make(f"r{n}", unique_key="one")) for n in range(10))
+    )
+    assert len({task.id for task in stored}) == 1
+    page = await repo.list(TaskFilter(), offset=0, limit=50)
+    assert page.total == 1
+
+
+async def test_a_retry_is_refused_while_another_task_holds_its_unique_key(repo: Repo) -> None:
+    failed = await running(repo, make("old", unique_key="k"))
+    await repo.fail(failed.lease, now=at(1), error=BOOM)
+    active = await repo.insert(make("new", created=2, unique_key="k"))
+    assert active.id == "new"
+    with pytest.raises(ActiveTaskExistsError) as info:
+        await repo.retry("old", now=at(3))
+    assert info.value.active_task_id == "new"
+    await repo.request_cancel("new", now=at(4))
+    retried = await repo.retry("old", now=at(5))
+    assert retried.status is TaskStatus.PENDING
+    assert (await repo.insert(make("third", unique_key="k"))).id == "old"

@@ -4,6 +4,12 @@ process."""
 
 from cam_tasks.repository.memory.inventory import MemoryAssetInventory
 from cam_tasks.repository.memory.schedules import MemoryScheduleRepository
+from cam_tasks.repository.memory.slots import MemoryKeySlotRepository
 from cam_tasks.repository.memory.tasks import MemoryTaskRepository
 
-__all__ = ["MemoryAssetInventory", "MemoryScheduleRepository", "MemoryTaskRepository"]
+__all__ = [
+    "MemoryAssetInventory",
+    "MemoryKeySlotRepository",
+    "MemoryScheduleRepository",
+    "MemoryTaskRepository",
+]

@@ -2,13 +2,14 @@
 
 Built on ``sortedcontainers`` (keys are tuples of UTC datetimes, ints and ids):
 
-- ``ready[type]``: pending tasks in claim order ``(-priority, run_at, created_at, id)``. The
-  best due task of a type costs O(log n) per distinct priority level: the head of each priority
-  run has the earliest ``run_at`` of that run, so when it is not due, the whole run is skipped
-  with one bisect (what MongoDB does with the ``claim`` index).
-- ``aged[type]``: the same pending tasks in age order ``(run_at, created_at, id)``: its head is
-  both the oldest task (the ``"age"`` claim, when it is due) and the type's next run
-  (``claim_age`` in MongoDB).
+- ``ready[(queue, type)]``: pending tasks in claim order ``(-priority, run_at, created_at,
+  id)``. The best due task of a type costs O(log n) per distinct priority level: the head of
+  each priority run has the earliest ``run_at`` of that run, so when it is not due, the whole
+  run is skipped with one bisect (what MongoDB does with the ``claim_queue`` index); a task
+  passed over for a full concurrency key costs one step more.
+- ``aged[(queue, type)]``: the same pending tasks in age order ``(run_at, created_at, id)``:
+  its head is both the oldest task (the ``"age"`` claim, when it is due) and the next run
+  (``claim_queue_age`` in MongoDB).
 - ``leases``: running tasks by ``(lease_until, id)``: a sweep reads only the expired prefix.
 - ``(created_at, id)`` lists of all tasks, per status, per type and per (type, status): list
   pages newest first by position, without looking at other tasks.
@@ -48,13 +49,19 @@ def _age_key(task: Task) -> _AgeKey:
     return (task.run_at, task.created_at, task.id)
 
 
-def _first_due(ready: SortedList, now: datetime) -> _ClaimKey | None:
-    """The best entry of ``ready`` whose run_at <= now: one probe per priority level."""
+def _first_due(
+    ready: SortedList, now: datetime, skip: Callable[[str], bool] | None = None
+) -> _ClaimKey | None:
+    """The best entry of ``ready`` whose run_at <= now and that ``skip`` does not pass over:
+    one probe per priority level, plus one per task skipped."""
     index, size = 0, len(ready)
     while index < size:
         key: _ClaimKey = ready[index]
         if key[1] <= now:
-            return key
+            if skip is None or not skip(key[3]):
+                return key
+            index += 1  # passed over (its concurrency key is full): the next one may do
+            continue
         # Not due, so nothing of this priority is: jump to the next (lower) priority.
         index = ready.bisect_left((key[0] + 1,))
     return None
@@ -69,8 +76,8 @@ class MemoryIndexes:
     """Every sorted index of the memory repository. Not thread-safe (nor meant to be)."""
 
     def __init__(self) -> None:
-        self._ready: defaultdict[str, SortedList] = defaultdict(SortedList)
-        self._aged: defaultdict[str, SortedList] = defaultdict(SortedList)
+        self._ready: defaultdict[tuple[str, str], SortedList] = defaultdict(SortedList)
+        self._aged: defaultdict[tuple[str, str], SortedList] = defaultdict(SortedList)
         self._leases = SortedList()
         self._all = SortedList()
         self._by_type: defaultdict[str, SortedList] = defaultdict(SortedList)
@@ -88,8 +95,8 @@ class MemoryIndexes:
         self._by_status[task.status].add(key)
         self._by_type_status[(task.type, task.status)].add(key)
         if task.status in _CLAIMABLE:
-            self._ready[task.type].add(_claim_key(task))
-            self._aged[task.type].add(_age_key(task))
+            self._ready[(task.queue, task.type)].add(_claim_key(task))
+            self._aged[(task.queue, task.type)].add(_age_key(task))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.add((task.lease_until, task.id))
 
@@ -98,8 +105,8 @@ class MemoryIndexes:
         self._by_status[task.status].discard(key)
         self._by_type_status[(task.type, task.status)].discard(key)
         if task.status in _CLAIMABLE:
-            self._ready[task.type].discard(_claim_key(task))
-            self._aged[task.type].discard(_age_key(task))
+            self._ready[(task.queue, task.type)].discard(_claim_key(task))
+            self._aged[(task.queue, task.type)].discard(_age_key(task))
         elif task.status in _RESCUABLE and task.lease_until is not None:
             self._leases.discard((task.lease_until, task.id))
 
@@ -141,34 +148,62 @@ class MemoryIndexes:
         return None
 
     def best_due(
-        self, types: Collection[str], now: datetime, order: ClaimOrder = "priority"
+        self,
+        types: Collection[str],
+        now: datetime,
+        order: ClaimOrder = "priority",
+        *,
+        queue: str,
+        skip: Callable[[str], bool] | None = None,
     ) -> str | None:
-        """The id of the task ``claim`` takes in ``order``: the best due head among ``types``."""
+        """The id of the task ``claim`` takes in ``order``: the best due head among ``types``
+        of ``queue``, passing over the tasks ``skip`` names."""
         _check_types(types)
         if order == "age":
-            oldest = min(self._aged_heads(types), default=None)
+            oldest = min(self._aged_heads(types, [queue], now, skip), default=None)
             return None if oldest is None or oldest[0] > now else oldest[2]
         if order != "priority":
             raise ValueError(f"unknown claim order {order!r}")
         best: _ClaimKey | None = None
         for task_type in types:
-            ready = self._ready.get(task_type)
-            head = None if not ready else _first_due(ready, now)
+            ready = self._ready.get((queue, task_type))
+            head = None if not ready else _first_due(ready, now, skip)
             if head is not None and (best is None or head < best):
                 best = head
         return None if best is None else best[3]
 
-    def next_run_at(self, types: Collection[str]) -> datetime | None:
+    def next_run_at(
+        self, types: Collection[str], queues: Collection[str] | None = None
+    ) -> datetime | None:
         _check_types(types)
-        oldest = min(self._aged_heads(types), default=None)
+        if queues is None:
+            queues = {queue for queue, _ in self._aged}
+        oldest = min(self._aged_heads(types, queues), default=None)
         return None if oldest is None else oldest[0]
 
-    def _aged_heads(self, types: Collection[str]) -> Iterator[_AgeKey]:
-        """The oldest pending task of each of ``types`` that has one."""
-        for task_type in types:
-            aged = self._aged.get(task_type)
-            if aged:
-                yield aged[0]
+    def _aged_heads(
+        self,
+        types: Collection[str],
+        queues: Collection[str],
+        now: datetime | None = None,
+        skip: Callable[[str], bool] | None = None,
+    ) -> Iterator[_AgeKey]:
+        """The oldest pending task of each (queue, type) that has one (the oldest due one not
+        passed over by ``skip``, when given)."""
+        for queue in queues:
+            for task_type in types:
+                aged = self._aged.get((queue, task_type))
+                if not aged:
+                    continue
+                if skip is None:
+                    yield aged[0]
+                    continue
+                for key in aged:
+                    if now is not None and key[0] > now:
+                        break
+                    if not skip(key[2]):
+                        yield key
+                        break
 
     def expired_leases(self, now: datetime, limit: int) -> list[str]:
         """Ids of running tasks whose ``lease_until < now``, oldest lease first."""

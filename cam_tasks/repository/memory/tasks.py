@@ -19,8 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from cam_tasks.domain import (
+    DEFAULT_QUEUE,
     TRANSITIONS,
     Action,
+    ActiveTaskExistsError,
     Clock,
     Lease,
     Progress,
@@ -46,10 +48,12 @@ from cam_tasks.domain.changes import (
     heartbeat_change,
     rescue_action,
     retry_change,
+    unclaim_change,
 )
 from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.documents import (
+    active_key_of,
     build_task,
     check_page,
     task_from_document,
@@ -104,6 +108,7 @@ class MemoryTaskRepository(Initializable):
         self._warned = False
         self._tasks = TaskTable()  # finished tasks packed small (most of the memory)
         self._by_key: dict[str, str] = {}  # idempotency key -> task id
+        self._active: dict[str, str] = {}  # active unique key (active_key_of) -> task id
         self._indexes = MemoryIndexes()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -137,11 +142,23 @@ class MemoryTaskRepository(Initializable):
         updated = build_task({**task.__dict__, **update})
         self._indexes.replace(task, updated)
         self._tasks[task.id] = updated
+        self._track_active_key(task, updated)
         if change.touches_expiry:
             self._indexes.set_expiry(task.id, change.expire_at)
         return updated
 
+    def _track_active_key(self, old: Task | None, new: Task | None) -> None:
+        """Keep ``_active`` equal to what the Mongo store's unique ``active_key`` index holds."""
+        after = None if new is None else active_key_of(new)
+        if old is not None:
+            before = active_key_of(old)
+            if before is not None and before != after and self._active.get(before) == old.id:
+                del self._active[before]
+        if after is not None and new is not None:
+            self._active[after] = new.id
+
     def _remove(self, task: Task) -> None:
+        self._track_active_key(task, None)
         self._indexes.remove(task)
         if task.idempotency_key is not None and self._by_key.get(task.idempotency_key) == task.id:
             del self._by_key[task.idempotency_key]
@@ -173,6 +190,9 @@ class MemoryTaskRepository(Initializable):
     def _insert(self, task: Task) -> Task:
         if task.idempotency_key is not None and task.idempotency_key in self._by_key:
             return self._tasks[self._by_key[task.idempotency_key]]
+        active_key = active_key_of(task)
+        if active_key is not None and active_key in self._active:
+            return self._tasks[self._active[active_key]]
         if task.id in self._tasks:
             return self._tasks[task.id]
         document = task_to_document(task)  # fresh containers, except the caller's two below
@@ -183,6 +203,7 @@ class MemoryTaskRepository(Initializable):
         self._indexes.add(stored)
         if stored.idempotency_key is not None:
             self._by_key[stored.idempotency_key] = stored.id
+        self._track_active_key(None, stored)
         return stored
 
     def _get(self, task_id: str) -> Task:
@@ -247,17 +268,32 @@ class MemoryTaskRepository(Initializable):
         now: datetime,
         lease_s: float,
         order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
     ) -> Task | None:
         self._prune()
-        task_id = self._indexes.best_due(types, to_millis(now), order)
+        skip = None
+        if exclude_keys:
+            tasks, excluded = self._tasks, frozenset(exclude_keys)
+
+            def skip(task_id: str) -> bool:
+                return tasks[task_id].concurrency_key in excluded
+
+        task_id = self._indexes.best_due(types, to_millis(now), order, queue=queue, skip=skip)
         if task_id is None:
             return None
         change = claim_change(owner=owner, now=now, lease_s=lease_s)
         return self._apply(self._tasks[task_id], change)
 
-    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
+    async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
+        task = self._fenced(lease, TRANSITIONS[Action.UNCLAIM].sources)
+        return self._apply(task, unclaim_change(now=now))
+
+    async def next_run_at(
+        self, *, types: Collection[str], queues: Collection[str] | None = None
+    ) -> datetime | None:
         self._prune()
-        return self._indexes.next_run_at(types)
+        return self._indexes.next_run_at(types, queues)
 
     def _fenced(self, lease: Lease, statuses: Collection[TaskStatus]) -> Task:
         self._prune()
@@ -358,6 +394,9 @@ class MemoryTaskRepository(Initializable):
     async def retry(self, task_id: str, *, now: datetime) -> Task:
         task = self._get(task_id)
         check_transition(task_id, task.status, Action.RETRY)
+        active_key = active_key_of(task.model_copy(update={"status": TaskStatus.PENDING}))
+        if active_key is not None and active_key in self._active:
+            raise ActiveTaskExistsError(task_id, active_task_id=self._active[active_key])
         return self._apply(task, retry_change(now=now))
 
     async def delete(self, task_id: str) -> None:

@@ -11,6 +11,7 @@ from cam_tasks.repository.mongo.indexes import (
 )
 from cam_tasks.repository.mongo.inventory import MongoAssetInventory
 from cam_tasks.repository.mongo.schedules import MongoScheduleRepository
+from cam_tasks.repository.mongo.slots import MongoKeySlotRepository
 from cam_tasks.repository.mongo.tasks import MongoTaskRepository
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SCHEDULE_INDEXES",
     "TASK_INDEXES",
     "MongoAssetInventory",
+    "MongoKeySlotRepository",
     "MongoScheduleRepository",
     "MongoTaskRepository",
     "create_indexes",

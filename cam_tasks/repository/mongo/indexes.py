@@ -4,15 +4,16 @@
 :mod:`cam_tasks.repository.mongo.tasks`). Compound keys
 follow the ESR rule: Equality fields first, then the Sort fields, then Range fields.
 
-- ``claim``: ``status`` =, ``type`` = / ``$in`` (equality), then the claim order
-  ``priority`` desc, ``run_at``, ``created_at``, ``_id`` (sort); the ``run_at <= now`` range
-  rides on the sort key, so each (type, priority) run is scanned in order only up to ``now``.
-  With several types the server merges the per-type runs (SORT_MERGE): no blocking sort.
-- ``claim_age``: ``status`` =, ``type`` = / ``$in``, then the age order ``run_at``,
-  ``created_at``, ``_id``: the fair claim (``order="age"``: the oldest due task whatever its
-  priority) reads its first entry. Its ``(status, type, run_at)`` prefix also serves
-  ``next_run_at`` (sorted by ``run_at``, limit 1), so it replaced the ``next_run`` index of
-  earlier versions; a database created by one keeps that index unused until it is dropped.
+- ``claim_queue``: ``status`` =, ``queue`` =, ``type`` = / ``$in`` (equality), then the claim
+  order ``priority`` desc, ``run_at``, ``created_at``, ``_id`` (sort); the ``run_at <= now``
+  range rides on the sort key, so each (type, priority) run is scanned in order only up to
+  ``now``. With several types the server merges the per-type runs (SORT_MERGE): no blocking
+  sort. A claim passing over full concurrency keys adds ``concurrency_key $nin`` as a filter.
+- ``claim_queue_age``: ``status`` =, ``queue`` =, ``type`` = / ``$in``, then the age order
+  ``run_at``, ``created_at``, ``_id``: the fair claim (``order="age"``: the oldest due task
+  whatever its priority) reads its first entry; its prefix also serves ``next_run_at``.
+  (They replaced ``claim``/``claim_age`` of version 0.1, which had no queue; a database created
+  by it keeps those unused until they are dropped.)
 - ``rescue``: ``status`` = running, ``lease_until < now``, sorted by ``lease_until``.
 - ``list_*``: the list filters that have one (all, status, type, type+status, created_by,
   project_id) followed by ``created_at``, ``_id``, walked backwards for newest first; ``count``
@@ -20,6 +21,9 @@ follow the ESR rule: Equality fields first, then the Sort fields, then Range fie
 - ``updated_at``: the ``updated_since`` range.
 - ``idempotency_key``: unique, PARTIAL on string keys only, so the many tasks without a key
   (stored as null) never collide; lookups add ``$type: "string"`` so the planner can use it.
+- ``active_key``: unique, PARTIAL on string keys: a task's ``unique_key`` (with its project)
+  while it is pending or running, unset when it ends, so at most one active task per key
+  exists, enforced by the server across instances.
 - ``expire_at``: TTL with ``expireAfterSeconds=0``: the server deletes a document once its
   ``expire_at`` has passed. Only finished tasks ever carry the field.
 
@@ -73,23 +77,25 @@ TASK_INDEXES: tuple[IndexModel, ...] = (
     IndexModel(
         [
             ("status", ASCENDING),
+            ("queue", ASCENDING),
             ("type", ASCENDING),
             ("priority", DESCENDING),
             ("run_at", ASCENDING),
             ("created_at", ASCENDING),
             ("_id", ASCENDING),
         ],
-        name="claim",
+        name="claim_queue",
     ),
     IndexModel(
         [
             ("status", ASCENDING),
+            ("queue", ASCENDING),
             ("type", ASCENDING),
             ("run_at", ASCENDING),
             ("created_at", ASCENDING),
             ("_id", ASCENDING),
         ],
-        name="claim_age",
+        name="claim_queue_age",
     ),
     IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="rescue"),
     IndexModel(_NEWEST_FIRST, name="list_all"),
@@ -108,6 +114,12 @@ TASK_INDEXES: tuple[IndexModel, ...] = (
         partialFilterExpression={"idempotency_key": {"$type": "string"}},
     ),
     IndexModel([("expire_at", ASCENDING)], name="expire_at", expireAfterSeconds=0),
+    IndexModel(
+        [("active_key", ASCENDING)],
+        name="active_key",
+        unique=True,
+        partialFilterExpression={"active_key": {"$type": "string"}},
+    ),
 )
 
 

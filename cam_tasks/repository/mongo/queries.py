@@ -11,7 +11,7 @@ from typing import Any
 
 from cam_tasks.domain import TRANSITIONS, Action, TaskFilter, TaskStatus, to_millis
 from cam_tasks.domain.changes import Change
-from cam_tasks.repository.documents import encode_value
+from cam_tasks.repository.documents import ACTIVE_KEY, encode_value
 
 __all__ = ["encode_change", "filter_to_query", "one_of", "sources_of"]
 
@@ -23,11 +23,17 @@ def encode_change(change: Change) -> dict[str, Any]:
         update["$inc"] = {"attempts": change.attempts_delta}
     if change.record is not None:
         update["$push"] = {"history": encode_value(change.record)}
+    unset: dict[str, str] = {}
+    status = change.fields.get("status")
+    if status is not None and TaskStatus(status).is_terminal:
+        unset[ACTIVE_KEY] = ""  # an ended task no longer holds its unique key
     if change.touches_expiry:
         if change.expire_at is None:
-            update["$unset"] = {"expire_at": ""}
+            unset["expire_at"] = ""
         else:
             update["$set"]["expire_at"] = to_millis(change.expire_at)
+    if unset:
+        update["$unset"] = unset
     return update
 
 

@@ -38,8 +38,10 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cam_tasks.domain import (
     DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE,
     TRANSITIONS,
     Action,
+    ActiveTaskExistsError,
     DatabaseUnavailableError,
     IllegalTransitionError,
     Lease,
@@ -65,9 +67,16 @@ from cam_tasks.domain.changes import (
     heartbeat_change,
     rescue_action,
     retry_change,
+    unclaim_change,
 )
 from cam_tasks.domain.lifecycle import Initializable
-from cam_tasks.repository.documents import check_page, task_from_document, task_to_document
+from cam_tasks.repository.documents import (
+    ACTIVE_KEY,
+    active_key_of,
+    check_page,
+    task_from_document,
+    task_to_document,
+)
 from cam_tasks.repository.mongo import driver
 from cam_tasks.repository.mongo.indexes import create_task_indexes
 from cam_tasks.repository.mongo.queries import encode_change, filter_to_query, one_of, sources_of
@@ -80,8 +89,8 @@ logger = logging.getLogger(__name__)
 
 _AGE_ORDER = [("run_at", 1), ("created_at", 1), ("_id", 1)]
 _CLAIM_ORDERS: dict[str, list[tuple[str, int]]] = {
-    "priority": [("priority", -1), *_AGE_ORDER],  # served by the `claim` index
-    "age": _AGE_ORDER,  # served by the `claim_age` index
+    "priority": [("priority", -1), *_AGE_ORDER],  # served by the `claim_queue` index
+    "age": _AGE_ORDER,  # served by the `claim_queue_age` index
 }
 _ONE_MS = timedelta(milliseconds=1)
 _NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
@@ -190,6 +199,8 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         return stored
 
     async def _find_existing(self, task: Task) -> Task | None:
+        """The stored task that refused ``task``: the holder of its idempotency key, else the
+        active holder of its unique key, else the task with its id."""
         async with driver.unavailable_as_domain_error():
             if task.idempotency_key is not None:
                 # `$type: string` repeats the partial filter so the unique index serves this.
@@ -197,7 +208,19 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
                 document = await self._collection.find_one({"idempotency_key": key})
                 if document is not None:
                     return task_from_document(document)
+            holder = await self._active_holder(active_key_of(task))
+            if holder is not None:
+                return holder
             document = await self._collection.find_one({"_id": task.id})
+        return None if document is None else task_from_document(document)
+
+    async def _active_holder(self, active_key: str | None) -> Task | None:
+        if active_key is None:
+            return None
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one(
+                {ACTIVE_KEY: {"$type": "string", "$eq": active_key}}
+            )
         return None if document is None else task_from_document(document)
 
     async def get(self, task_id: str) -> Task:
@@ -251,20 +274,25 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         now: datetime,
         lease_s: float,
         order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
     ) -> Task | None:
         sort = _CLAIM_ORDERS.get(order)
         if sort is None:
             raise ValueError(f"unknown claim order {order!r}")
         if not types:
             return None
-        query = {
+        query: dict[str, Any] = {
             "status": _sources(Action.CLAIM),
+            "queue": queue,
             "type": one_of(types),
             # Due: run_at <= now, written `< now + 1 ms` (the same: BSON dates are whole
             # milliseconds) because SecantusDB 0.7 loses the documents exactly at a `$lte`
-            # bound when it scans `claim_age` for one type (more keys follow `run_at` there).
+            # bound when it scans an age index for one type (more keys follow `run_at` there).
             "run_at": {"$lt": to_millis(now) + _ONE_MS},
         }
+        if exclude_keys:
+            query["concurrency_key"] = {"$nin": sorted(exclude_keys)}
         update = encode_change(claim_change(owner=owner, now=now, lease_s=lease_s))
         async with driver.unavailable_as_domain_error():
             document = await self._collection.find_one_and_update(
@@ -272,10 +300,27 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             )
         return None if document is None else task_from_document(document)
 
-    async def next_run_at(self, *, types: Collection[str]) -> datetime | None:
-        if not types:
+    async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
+        """Undo a claim before the task started (fenced): pending again, the attempt given
+        back, no history. TaskLostError when the lease is no longer held."""
+        async with driver.unavailable_as_domain_error():
+            document = await self._collection.find_one_and_update(
+                self._fence(lease, TRANSITIONS[Action.UNCLAIM].sources),
+                encode_change(unclaim_change(now=now)),
+                return_document=ReturnDocument.AFTER,
+            )
+        if document is None:
+            raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
+        return task_from_document(document)
+
+    async def next_run_at(
+        self, *, types: Collection[str], queues: Collection[str] | None = None
+    ) -> datetime | None:
+        if not types or (queues is not None and not queues):
             return None
         query = {"status": _sources(Action.CLAIM), "type": one_of(types)}
+        if queues is not None:
+            query["queue"] = one_of(queues)
         async with driver.unavailable_as_domain_error():
             document = await self._collection.find_one(
                 query, {"run_at": True}, sort=[("run_at", 1)]
@@ -492,9 +537,21 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
 
     async def retry(self, task_id: str, *, now: datetime) -> Task:
         update = encode_change(retry_change(now=now))
-        status = TaskStatus.FAILED
+        current = await self.get(task_id)
+        # Pending again, it holds its unique key again: the unique index refuses the retry
+        # while another task with that key is active.
+        active_key = active_key_of(current.model_copy(update={"status": TaskStatus.PENDING}))
+        if active_key is not None:
+            update["$set"][ACTIVE_KEY] = active_key
+        status = current.status
         for _ in range(_OPERATOR_ROUNDS):
-            task = await self._update_by_id(task_id, Action.RETRY, update)
+            try:
+                task = await self._update_by_id(task_id, Action.RETRY, update)
+            except DuplicateKeyError:
+                holder = await self._active_holder(active_key)
+                raise ActiveTaskExistsError(
+                    task_id, active_task_id=None if holder is None else holder.id
+                ) from None
             if task is not None:
                 return task
             status = await self._status_of(task_id)
