@@ -16,7 +16,7 @@ when ``[auth] allow_anonymous = true`` says so (logged); otherwise Configuration
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from cam_tasks.config import (
     AliyunProviderSettings,
     AuthSettings,
     AwsProviderSettings,
+    QueueDefinition,
     Settings,
     StaticProviderSettings,
 )
@@ -36,6 +37,7 @@ from cam_tasks.domain import (
     ConfigurationError,
     DatabaseUnavailableError,
     InvalidParamsError,
+    KeyLimits,
     Principal,
     RetryPolicy,
     Role,
@@ -200,6 +202,7 @@ class CamTasks(Startable):
         database: Any = None,
         clock: Clock | None = None,
         load_plugins: bool = True,
+        queues: Mapping[str, int] | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or SystemClock()
@@ -256,13 +259,28 @@ class CamTasks(Startable):
             store_timeout_s=self.settings.monitoring.ready_timeout_s,
         )
         self.tasks.add_listener(self.metrics.task_changed)
+        #: Every declared queue and its concurrency: the settings' ``[queues.NAME]``, the ones
+        #: given here (``queues``, which win), and those executors name (default concurrency).
+        self.queues: dict[str, int] = {
+            **{spec.queue: QueueDefinition().concurrency for spec in self.registry},
+            **self.settings.queue_concurrency(),
+            **(queues or {}),
+        }
+        #: The limit of each concurrency key: the executors' patterns, then the settings'.
+        self.key_limits = KeyLimits(
+            {
+                **{p: n for spec in self.registry for p, n in spec.concurrency_limits.items()},
+                **self.settings.concurrency_limits,
+            }
+        )
         queue, retry = self.settings.queue, self.settings.retry
         self.dispatcher = Dispatcher(
             self.tasks,
             self.registry,
             clock=self.clock,
-            worker_count=queue.worker_count,
-            buffer_size=queue.buffer_size,
+            queues=self.queues,
+            key_slots=self.stores.slots if self.key_limits else None,
+            key_limit=self.key_limits if self.key_limits else None,
             lease_s=queue.lease_s,
             heartbeat_interval_s=queue.heartbeat_interval_s,
             progress_interval_s=queue.progress_interval_s,
@@ -283,6 +301,7 @@ class CamTasks(Startable):
             notifier=self.dispatcher,
             max_pending=self.settings.tasks.max_pending,
             max_pending_per_principal=self.settings.limits.max_pending_per_principal,
+            queues=self.queues,
         )
         #: Task statistics and queue counts (``/tasks/stats``, ``/queue/stats``).
         self.stats = StatsService(self.tasks, clock=self.clock)
@@ -368,6 +387,7 @@ class CamTasks(Startable):
         await self.tasks.initialize()
         await self.stores.inventory.initialize()
         await self.stores.schedules.initialize()
+        await self.stores.slots.initialize()
         await self._declare_schedules()
         await self.dispatcher.start()
         await self.scheduler.start()
@@ -428,6 +448,7 @@ def setup(
     clock: Clock | None = None,
     dashboard_prefix: str | None = DEFAULT_DASHBOARD_PREFIX,
     authenticate: Authenticate | None = None,
+    queues: Mapping[str, int] | None = None,
 ) -> CamTasks:
     """Mount cam_tasks into ``app``: the API under ``settings.api.prefix``, the dashboard under
     ``dashboard_prefix`` (``/cam/``; None leaves it out), ``/health/live``, ``/health/ready``
@@ -436,9 +457,15 @@ def setup(
 
     ``authenticate``: the host's own identity for API requests (``async (request) ->
     Principal``); without it, ``settings.auth`` decides (see :func:`build_authenticator`).
-    ``executors``: instances or factories, as for :class:`CamTasks`."""
+    ``executors``: instances or factories, as for :class:`CamTasks`; ``queues``: queues
+    declared in Python (name -> concurrency), beside the settings' ``[queues.NAME]``."""
     runtime = CamTasks(
-        settings, executors=executors, providers=providers, database=database, clock=clock
+        settings,
+        executors=executors,
+        providers=providers,
+        database=database,
+        clock=clock,
+        queues=queues,
     )
     app[CAM_TASKS_KEY] = runtime
     app.add_subapp(runtime.settings.api.prefix, runtime.create_api(authenticate))

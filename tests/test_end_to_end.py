@@ -110,10 +110,10 @@ async def test_discover_assets_runs_to_completion(client) -> None:
 
 async def test_list_cancel_and_delete_over_http(client) -> None:
     ids = []
-    for _ in range(3):
+    for account in ("123", "124", "125"):  # one sync per account: the same one would join
         response = await client.post(
             f"{API}/tasks/sync-assets",
-            json={"provider": "aliyun", "account_id": "123", "asset_types": ["ecs"]},
+            json={"provider": "aliyun", "account_id": account, "asset_types": ["ecs"]},
         )
         ids.append((await response.json())["data"]["task_id"])
     listed = await (await client.get(f"{API}/tasks?type=sync_assets&limit=2")).json()

@@ -210,7 +210,7 @@ async def test_workers_and_buffer_are_read_from_the_dispatcher(store: Store) -> 
 
     assert store.value("cam_tasks_workers") == 3
     assert store.value("cam_tasks_workers_busy") == 0
-    assert store.value("cam_tasks_buffer_capacity") == 7
+    assert store.value("cam_tasks_buffer_capacity") == 0  # no buffer: claims only for a free slot
     assert store.value("cam_tasks_buffered_tasks") == 0
     assert store.value("cam_tasks_dispatcher_running") == 0
     assert store.value("cam_tasks_info", version=__version__, owner=dispatcher.owner) == 1

@@ -19,6 +19,7 @@ from cam_tasks.domain.errors import (
     UnknownTaskTypeError,
 )
 from cam_tasks.domain.events import TaskChange, TaskListener
+from cam_tasks.domain.keys import KeyLimits
 from cam_tasks.domain.principal import (
     ANONYMOUS,
     AccessDeniedError,
@@ -84,6 +85,7 @@ __all__ = [
     "ExecutionError",
     "IllegalTransitionError",
     "InvalidParamsError",
+    "KeyLimits",
     "Lease",
     "ManualClock",
     "PermanentError",

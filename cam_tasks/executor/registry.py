@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import builtins
 import inspect
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
 from cam_tasks.domain import (
     DEFAULT_MAX_RETRIES,
+    DEFAULT_QUEUE,
+    QUEUE_NAME_PATTERN,
     ConfigurationError,
     InvalidParamsError,
     UnknownTaskTypeError,
@@ -28,10 +31,27 @@ class ExecutorSpec:
     executor: TaskExecutor
     max_retries: int
     timeout_s: float | None
+    #: The queue its tasks go to unless a submit names one (the executor's ``queue``).
+    queue: str = DEFAULT_QUEUE
+    #: Limits of the concurrency keys it derives, by key pattern (its ``concurrency_limits``);
+    #: the configuration's ``[concurrency_limits]`` wins for a pattern it names too.
+    concurrency_limits: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def type(self) -> str:
         return self.executor.type
+
+    def unique_key(self, params: BaseModel) -> str | None:
+        """The executor's default ``unique_key`` for a task with ``params`` (its optional
+        ``unique_key(params)``), or None."""
+        derive = getattr(self.executor, "unique_key", None)
+        return None if derive is None else derive(params)
+
+    def concurrency_key(self, params: BaseModel) -> str | None:
+        """The executor's default ``concurrency_key`` for ``params`` (its optional
+        ``concurrency_key(params)``), or None."""
+        derive = getattr(self.executor, "concurrency_key", None)
+        return None if derive is None else derive(params)
 
     @property
     def params_model(self) -> builtins.type[BaseModel]:
@@ -145,10 +165,26 @@ class ExecutorRegistry:
             raise ConfigurationError(f"executor for {task_type!r} registered twice")
         retries = max_retries if max_retries is not None else getattr(executor, "max_retries", None)
         timeout = timeout_s if timeout_s is not None else getattr(executor, "timeout_s", None)
+        queue = getattr(executor, "queue", None) or DEFAULT_QUEUE
+        if not isinstance(queue, str) or not re.fullmatch(QUEUE_NAME_PATTERN, queue):
+            raise ConfigurationError(
+                f"executor {task_type!r}: queue {queue!r} must match {QUEUE_NAME_PATTERN}"
+            )
+        limits = dict(getattr(executor, "concurrency_limits", None) or {})
+        if not all(
+            isinstance(pattern, str) and pattern and isinstance(limit, int) and limit >= 1
+            for pattern, limit in limits.items()
+        ):
+            raise ConfigurationError(
+                f"executor {task_type!r}: concurrency_limits must map key patterns to ints >= 1, "
+                f"got {limits!r}"
+            )
         spec = ExecutorSpec(
             executor=executor,
             max_retries=DEFAULT_MAX_RETRIES if retries is None else int(retries),
             timeout_s=None if timeout is None else float(timeout),
+            queue=queue,
+            concurrency_limits=limits,
         )
         self._specs[task_type] = spec
         return spec

@@ -269,11 +269,28 @@ async def sync_scopes(
 
 
 class InventoryExecutor:
-    """What the executors that write the asset inventory share: their collaborators, and a
-    params model (``base_params``) bound to this provider registry, so that an unknown provider
-    or asset type is refused at submit time with field details."""
+    """What the executors that write the asset inventory share: their collaborators, a params
+    model (``base_params``) bound to this provider registry, so that an unknown provider or
+    asset type is refused at submit time with field details, and their keys:
+
+    - ``unique_key`` ``<type>:<provider>:<account_id>``: a second identical submit (a double
+      click, a schedule firing while someone clicks "sync now") joins the active task;
+    - ``concurrency_key`` ``assets:<provider>:<account_id>``, limited to 1 (``assets:*``): a
+      sync and a discovery of one account never write its inventory at once, on any instance.
+
+    Both are defaults: a submit may name its own keys, or opt out with ``""``; the
+    configuration's ``[concurrency_limits]`` may set another limit for ``assets:*``.
+    """
 
     base_params: ClassVar[type[ScopeParams]]
+    type: ClassVar[str]
+    concurrency_limits: ClassVar[dict[str, int]] = {"assets:*": 1}
+
+    def unique_key(self, params: ScopeParams) -> str:
+        return f"{self.type}:{params.provider}:{params.account_id}"
+
+    def concurrency_key(self, params: ScopeParams) -> str:
+        return f"assets:{params.provider}:{params.account_id}"
 
     def __init__(
         self,

@@ -1,21 +1,28 @@
-"""The dispatcher: claims due tasks into a bounded asyncio queue and runs them on a worker pool.
+"""The dispatcher: claims due tasks for free worker slots, queue by queue, and runs them.
 
-One dispatcher runs per process. It owns four kinds of coroutine:
+One dispatcher runs per process. It serves named queues, each with ``concurrency`` worker
+slots of its own, so a busy queue never starves another; priorities order tasks within a queue.
+It owns four kinds of coroutine:
 
-- the **feeder** claims due pending tasks (one atomic claim each) while this process holds fewer
-  than ``worker_count + buffer_size`` of them, and otherwise sleeps until woken (a local submit,
-  a finished task) or until the next due time, at most ``poll_interval_s`` (tasks submitted by
-  other instances are found that way). Claims take the highest priority first, except every
-  ``fair_claim_every``-th, which takes the oldest due task whatever its priority: that bounds
-  how long any due task can wait (docs/scheduling.md, "Starvation");
-- **workers** take claimed tasks from the queue and run them through :class:`TaskRunner`;
+- the **feeder** claims a due pending task for each free slot of each queue this process serves
+  (not paused in the store), one atomic claim each, and hands it to an idle worker of that queue
+  at once: a task is ``running`` only while its executor runs (``started_at`` is its start), and
+  a task that does not fit waits ``pending`` in the database. Otherwise it sleeps until woken (a
+  local submit, a finished task) or until the next due time, at most ``poll_interval_s`` (tasks
+  submitted by other instances are found that way). Claims take the highest priority first,
+  except every ``fair_claim_every``-th of a queue, which takes the oldest due task whatever its
+  priority: that bounds how long any due task can wait (docs/scheduling.md, "Starvation").
+  A task with a **concurrency key** under a limit runs only with a slot of that key
+  (:class:`~cam_tasks.repository.KeySlotRepository`, shared by every instance): claims pass
+  over keys that are full, and the slot is freed when the attempt ends, is handed back, or its
+  owner's lease is rescued;
+- **workers** (``concurrency`` per queue) run the tasks handed to them through
+  :class:`TaskRunner`;
 - the **lease keeper** renews the lease of every held task every ``heartbeat_interval_s`` and
   writes progress at most every ``progress_interval_s`` (one fenced update does both); it also
   learns of cancel requests made on other instances and of leases lost;
-- the **rescuer** returns tasks whose owner stopped renewing (a dead process) to pending.
-
-The queue only buffers claimed work: its size bounds memory, never what can be submitted; a
-task that does not fit stays pending in the database.
+- the **rescuer** returns tasks whose owner stopped renewing (a dead process) to pending, and
+  frees their key slots.
 """
 
 from __future__ import annotations
@@ -27,29 +34,40 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol
 
 from cam_tasks.domain import (
+    DEFAULT_QUEUE,
     Clock,
     ConfigurationError,
     DatabaseUnavailableError,
+    Lease,
     Progress,
     RetryPolicy,
     SystemClock,
     Task,
     TaskLostError,
+    TaskNotFoundError,
+    TaskStatus,
 )
 from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
 from cam_tasks.queue.wakeup import CloseOnce, Wakeup
-from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
+from cam_tasks.repository.protocol import ClaimOrder, KeySlotRepository, TaskRepository
 
-__all__ = ["Dispatcher", "DispatcherObserver", "DispatcherStats", "new_owner_id"]
+__all__ = [
+    "Dispatcher",
+    "DispatcherObserver",
+    "DispatcherStats",
+    "KeyLimit",
+    "QueueLoad",
+    "new_owner_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +106,68 @@ _P = ParamSpec("_P")
 
 
 @dataclass(frozen=True, slots=True)
+class QueueLoad:
+    """One queue of this process: its slots and how many are busy."""
+
+    name: str
+    concurrency: int
+    busy: int
+
+
+@dataclass(frozen=True, slots=True)
 class DispatcherStats:
     owner: str
     running: bool
     worker_count: int
     busy_workers: int
+    #: Always 0 since 0.2: tasks are claimed only for a free worker slot (no claimed task waits
+    #: in a buffer); kept so readers of 0.1's figures keep working.
     buffer_size: int
     buffered: int
     held: int
+    queues: tuple[QueueLoad, ...] = ()
+
+
+class _Lane:
+    """One queue served by this process: its worker slots and the hand-off to its workers."""
+
+    __slots__ = ("claims", "concurrency", "held", "inbox", "name")
+
+    def __init__(self, name: str, concurrency: int) -> None:
+        self.name = name
+        self.concurrency = concurrency
+        self.held = 0  # claimed and not finished: at most `concurrency`
+        self.claims = 0  # tasks claimed so far: every fair_claim_every-th is by age
+        # Unbounded but never longer than `concurrency`: a task is put here only for a free
+        # slot, and a worker of the lane is idle whenever a slot is free.
+        self.inbox: asyncio.Queue[HeldTask | None] = asyncio.Queue()
+
+    @property
+    def free(self) -> int:
+        return self.concurrency - self.held
+
+
+#: A function naming the limit of a concurrency key (None: no limit).
+KeyLimit = Callable[[str], int | None]
 
 
 class Dispatcher(Startable):
-    """Runs registered task types from a :class:`TaskRepository` on ``worker_count`` workers.
+    """Runs registered task types from a :class:`TaskRepository`, serving ``queues`` (name ->
+    concurrency: tasks of that queue this process runs at once; default: the ``default`` queue
+    with ``worker_count``).
 
     Use ``async with Dispatcher(...)`` or ``await start()`` / ``await close()``. ``close()`` is
-    a graceful stop and idempotent: it stops claiming, hands tasks still in the buffer back at
-    once, lets running tasks finish for ``shutdown_timeout_s``, then cancels the rest and hands
-    them back as pending without spending their attempt.
+    a graceful stop and idempotent: it stops claiming, lets running tasks finish for
+    ``shutdown_timeout_s``, then cancels the rest and hands them back as pending without
+    spending their attempt (their key slots are freed at once).
 
-    ``fair_claim_every`` (N): every N-th task this dispatcher claims is the oldest due one
-    (``order="age"``) rather than the highest-priority one, which bounds every due task's wait
-    (docs/scheduling.md); 0 claims by strict priority. ConfigurationError when negative.
+    ``paused``: reads the queues paused cluster-wide (at most every ``poll_interval_s``);
+    their tasks are not claimed here, running ones finish. ``key_slots`` and ``key_limit``:
+    the shared slots of concurrency keys and each key's limit; without them keys are not
+    limited. ``fair_claim_every`` (N): every N-th task claimed from a queue is its oldest due
+    one (``order="age"``), which bounds every due task's wait (docs/scheduling.md); 0 claims
+    by strict priority. ConfigurationError for impossible settings. ``buffer_size`` is
+    ignored since 0.2 (no task waits claimed: claims are made only for a free slot).
 
     Implements the service layer's ``TaskNotifier`` (``task_submitted``, ``cancel_requested``).
     """
@@ -119,8 +178,9 @@ class Dispatcher(Startable):
         registry: ExecutorRegistry,
         *,
         clock: Clock | None = None,
+        queues: Mapping[str, int] | None = None,
         worker_count: int = 5,
-        buffer_size: int = 10,
+        buffer_size: int = 0,
         lease_s: float = 30.0,
         heartbeat_interval_s: float = 5.0,
         progress_interval_s: float = 0.5,
@@ -132,7 +192,13 @@ class Dispatcher(Startable):
         owner: str | None = None,
         rng: random.Random | None = None,
         observer: DispatcherObserver | None = None,
+        paused: Callable[[], Awaitable[Collection[str]]] | None = None,
+        key_slots: KeySlotRepository | None = None,
+        key_limit: KeyLimit | None = None,
     ) -> None:
+        lanes = dict(queues) if queues is not None else {DEFAULT_QUEUE: worker_count}
+        if not lanes or any(concurrency < 1 for concurrency in lanes.values()):
+            raise ConfigurationError("a dispatcher serves at least one queue, each with >= 1 slot")
         if worker_count < 1 or buffer_size < 0:
             raise ConfigurationError("worker_count must be >= 1 and buffer_size >= 0")
         if not 0 < heartbeat_interval_s * 2 <= lease_s:
@@ -143,11 +209,14 @@ class Dispatcher(Startable):
             raise ConfigurationError("shutdown_timeout_s must be >= 0")
         if fair_claim_every < 0:
             raise ConfigurationError("fair_claim_every must be >= 0 (0 disables it)")
+        if (key_slots is None) != (key_limit is None):
+            raise ConfigurationError("key_slots and key_limit go together")
         self._repository = repository
         self._registry = registry
         self._clock = clock or SystemClock()
-        self.worker_count = worker_count
-        self.buffer_size = buffer_size
+        self._lanes = {name: _Lane(name, concurrency) for name, concurrency in lanes.items()}
+        self.worker_count = sum(lanes.values())
+        self.buffer_size = 0
         self.lease_s = lease_s
         self.heartbeat_interval_s = heartbeat_interval_s
         self.progress_interval_s = progress_interval_s
@@ -164,15 +233,14 @@ class Dispatcher(Startable):
             rng=rng,
         )
         self._observer: DispatcherObserver = observer or _Unobserved()
+        self._read_paused = paused
+        self._paused: frozenset[str] = frozenset()
+        self._paused_read_at: float | None = None
+        self._key_slots = key_slots
+        self._key_limit = key_limit
         self._types: frozenset[str] = frozenset()
         self._held: dict[str, HeldTask] = {}
-        # At most worker_count + buffer_size tasks are held (claimed, unfinished); workers take
-        # them at once while idle, so at most buffer_size wait while every worker is busy.
-        self._queue: asyncio.Queue[HeldTask | None] = asyncio.Queue(
-            maxsize=worker_count + buffer_size
-        )
         self._wake = Wakeup()
-        self._claims = 0  # tasks claimed so far: every fair_claim_every-th claim is by age
         self._busy = 0
         self._started = False
         self._stopping = False
@@ -180,6 +248,11 @@ class Dispatcher(Startable):
         self._feeder: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def queues(self) -> dict[str, int]:
+        """The queues this process serves and their concurrency."""
+        return {name: lane.concurrency for name, lane in self._lanes.items()}
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -192,14 +265,22 @@ class Dispatcher(Startable):
         self._types = self._registry.types
         await self._rescue_once()
         self._feeder = self._spawn(self._feed(), "feeder")
-        self._workers = [self._spawn(self._work(), f"worker-{i}") for i in range(self.worker_count)]
+        self._workers = [
+            self._spawn(self._work(lane), f"worker-{lane.name}-{i}")
+            for lane in self._lanes.values()
+            for i in range(lane.concurrency)
+        ]
         self._background = [
             self._spawn(self._keep_leases(), "lease-keeper"),
             self._spawn(self._rescue(), "rescuer"),
         ]
         logger.info(
             "dispatcher started",
-            extra={"owner": self.owner, "workers": self.worker_count, "types": sorted(self._types)},
+            extra={
+                "owner": self.owner,
+                "queues": self.queues,
+                "types": sorted(self._types),
+            },
         )
 
     async def close(self) -> None:
@@ -212,13 +293,6 @@ class Dispatcher(Startable):
         self._wake.set()
         if self._feeder is not None:
             await self._feeder  # finishes a claim in flight, then exits: nothing claimed after
-        # Tasks still in the buffer never started: hand them back now.
-        while not self._queue.empty():
-            held = self._queue.get_nowait()
-            if held is not None:
-                held.stop(StopReason.SHUTDOWN)
-                await self._runner.run(held)
-                self._held.pop(held.task.id, None)
         running = [h.execution for h in self._held.values() if h.execution and not h.finished]
         if running:
             logger.info(
@@ -228,8 +302,9 @@ class Dispatcher(Startable):
         for held in list(self._held.values()):
             if not held.finished:
                 held.stop(StopReason.SHUTDOWN)
-        for _ in self._workers:
-            self._queue.put_nowait(None)
+        for lane in self._lanes.values():
+            for _ in range(lane.concurrency):
+                lane.inbox.put_nowait(None)
         await asyncio.gather(*self._workers)
         for task in self._background:
             task.cancel()
@@ -243,7 +318,7 @@ class Dispatcher(Startable):
 
     def task_submitted(self, task: Task) -> None:
         """Wake the feeder for a task submitted in this process."""
-        if task.type in self._types:
+        if task.type in self._types and task.queue in self._lanes:
             self._wake.set()
 
     def cancel_requested(self, task_id: str) -> None:
@@ -264,38 +339,22 @@ class Dispatcher(Startable):
             running=self.running,
             worker_count=self.worker_count,
             busy_workers=self._busy,
-            buffer_size=self.buffer_size,
-            buffered=self._queue.qsize(),
+            buffer_size=0,
+            buffered=0,
             held=len(self._held),
+            queues=tuple(
+                QueueLoad(lane.name, lane.concurrency, lane.held) for lane in self._lanes.values()
+            ),
         )
 
     # -- feeder ----------------------------------------------------------------------------
 
-    @property
-    def _capacity(self) -> int:
-        return self.worker_count + self.buffer_size
-
     async def _feed(self) -> None:
         while not self._stopping:
-            # Clear before looking, so a wake-up that arrives during the claim is not lost.
+            # Clear before looking, so a wake-up that arrives during the pass is not lost.
             self._wake.clear()
-            if len(self._held) >= self._capacity:
-                await self._wake.wait()
-                continue
             try:
-                started = time.perf_counter()
-                task = await self._repository.claim(
-                    types=self._types,
-                    owner=self.owner,
-                    now=self._clock.now(),
-                    lease_s=self.lease_s,
-                    order=self._next_order(),
-                )
-                duration_s = time.perf_counter() - started
-                self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
-                if task is None:
-                    await self._sleep_until_due()
-                    continue
+                claimed, saturated = await self._feed_once()
             except DatabaseUnavailableError:
                 logger.warning("database unavailable; claim paused")
                 await self._wake.sleep(self.poll_interval_s)
@@ -304,20 +363,135 @@ class Dispatcher(Startable):
                 logger.exception("claim failed")
                 await self._wake.sleep(self.poll_interval_s)
                 continue
-            self._claims += 1
-            self._hold(task)
+            if claimed:
+                continue  # more may be due: look again at once
+            if saturated:
+                # Every served queue is busy: a finished task wakes us; the poll bounds how long
+                # a pause or resume decided elsewhere takes to be seen.
+                await self._wake.sleep(self.poll_interval_s)
+            else:
+                await self._sleep_until_due()
 
-    def _next_order(self) -> ClaimOrder:
-        """``age`` for claims number N, 2N, 3N… of this dispatcher (N = ``fair_claim_every``).
+    async def _feed_once(self) -> tuple[int, bool]:
+        """One pass over the served queues: claim a task for every free slot of every queue
+        that is not paused. Returns (tasks claimed, whether every open queue is full)."""
+        paused = await self._paused_queues()
+        lanes = [lane for lane in self._lanes.values() if lane.name not in paused]
+        full_keys = await self._full_keys() if any(lane.free for lane in lanes) else set()
+        claimed = 0
+        for lane in lanes:
+            while lane.free and not self._stopping:
+                task = await self._claim(lane, full_keys)
+                if task is None:
+                    break
+                claimed += 1
+                self._hold(lane, task)
+        return claimed, bool(lanes) and all(not lane.free for lane in lanes)
+
+    async def _paused_queues(self) -> frozenset[str]:
+        """The queues paused cluster-wide, read at most every ``poll_interval_s``."""
+        if self._read_paused is None:
+            return frozenset()
+        now = time.monotonic()
+        if self._paused_read_at is None or now - self._paused_read_at >= self.poll_interval_s:
+            self._paused = frozenset(await self._read_paused())
+            self._paused_read_at = now
+        return self._paused
+
+    async def _full_keys(self) -> set[str]:
+        """Concurrency keys with no free slot now (one read; none without key limits)."""
+        if self._key_slots is None or self._key_limit is None:
+            return set()
+        limit_of = self._key_limit
+        return {
+            key
+            for key, count in (await self._key_slots.held()).items()
+            if (limit := limit_of(key)) is not None and count >= limit
+        }
+
+    async def _claim(self, lane: _Lane, full_keys: set[str]) -> Task | None:
+        """One task of ``lane`` for one of its free slots, with a slot of its concurrency key
+        when the key is limited; None when nothing is due (or every due task's key is full)."""
+        while True:
+            started = time.perf_counter()
+            task = await self._repository.claim(
+                types=self._types,
+                owner=self.owner,
+                now=self._clock.now(),
+                lease_s=self.lease_s,
+                order=self._next_order(lane),
+                queue=lane.name,
+                exclude_keys=full_keys,
+            )
+            duration_s = time.perf_counter() - started
+            self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
+            if task is None or await self._take_key_slot(task):
+                if task is not None:
+                    lane.claims += 1
+                return task
+            # Its key filled up since the pass read the slots (another instance): hand the task
+            # back untouched and pass over the key for the rest of this pass.
+            assert task.concurrency_key is not None
+            full_keys.add(task.concurrency_key)
+            await self._repository.unclaim(task.lease, now=self._clock.now())
+
+    async def _take_key_slot(self, task: Task) -> bool:
+        """True when ``task`` may run: its key is unlimited, or a slot of it was taken (after
+        freeing the slots of holders whose attempt no longer runs)."""
+        key, slots = task.concurrency_key, self._key_slots
+        limit = None if key is None or self._key_limit is None else self._key_limit(key)
+        if key is None or limit is None or slots is None:
+            return True
+        if await slots.acquire(key, limit=limit, holder=task.lease):
+            return True
+        return await self._evict_stale_holders(key) and await slots.acquire(
+            key, limit=limit, holder=task.lease
+        )
+
+    async def _evict_stale_holders(self, key: str) -> bool:
+        """Free the slots of ``key`` whose holder's attempt no longer runs (finished without
+        releasing, or its process died and its lease expired). True when one was freed."""
+        assert self._key_slots is not None
+        now = self._clock.now()
+        freed = False
+        for holder in await self._key_slots.holders(key):
+            try:
+                task: Task | None = await self._repository.get(holder.task_id)
+            except TaskNotFoundError:
+                task = None
+            if (
+                task is None
+                or task.status is not TaskStatus.RUNNING
+                or task.owner != holder.owner
+                or task.attempts != holder.attempt
+                or (task.lease_until is not None and task.lease_until < now)
+            ):
+                await self._key_slots.release(key, holder)
+                freed = True
+        return freed
+
+    async def _release_key_slot(self, task: Task, holder: Lease) -> None:
+        """Free ``holder``'s slot of ``task``'s key; a failure only delays it (the next claimer
+        that finds the key full evicts holders whose attempt no longer runs)."""
+        key = task.concurrency_key
+        if key is None or self._key_slots is None:
+            return
+        try:
+            await self._key_slots.release(key, holder)
+        except Exception:
+            logger.warning("key slot not freed", extra={"task_id": task.id}, exc_info=True)
+
+    def _next_order(self, lane: _Lane) -> ClaimOrder:
+        """``age`` for claims number N, 2N, 3N… of a queue (N = ``fair_claim_every``).
 
         Only claims that took a task count: a claim that finds nothing due, in either order,
-        leaves the turn where it was. So among any N consecutive claims one is by age, and a
-        due task with k tasks older than it is claimed within N * (k + 1) claims.
+        leaves the turn where it was. So among any N consecutive claims of a queue one is by
+        age, and a due task with k tasks older than it is claimed within N * (k + 1) claims.
         """
         every = self.fair_claim_every
-        return "age" if every and (self._claims + 1) % every == 0 else "priority"
+        return "age" if every and (lane.claims + 1) % every == 0 else "priority"
 
-    def _hold(self, task: Task) -> None:
+    def _hold(self, lane: _Lane, task: Task) -> None:
         assert task.lease_until is not None
         assert task.started_at is not None
         held = HeldTask(
@@ -333,12 +507,15 @@ class Dispatcher(Startable):
             ),
         )
         self._held[task.id] = held
-        self._queue.put_nowait(held)  # never full: held tasks are capped at workers + buffer
+        lane.held += 1
+        lane.inbox.put_nowait(held)  # a worker of the lane is idle: it starts it at once
 
     async def _sleep_until_due(self) -> None:
         timeout_s = self.poll_interval_s
         try:
-            next_run_at = await self._repository.next_run_at(types=self._types)
+            next_run_at = await self._repository.next_run_at(
+                types=self._types, queues=list(self._lanes)
+            )
         except DatabaseUnavailableError:
             next_run_at = None
         if next_run_at is not None:
@@ -348,9 +525,9 @@ class Dispatcher(Startable):
 
     # -- workers -----------------------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def _work(self, lane: _Lane) -> None:
         while True:
-            held = await self._queue.get()
+            held = await lane.inbox.get()
             if held is None:
                 return
             self._busy += 1
@@ -362,8 +539,10 @@ class Dispatcher(Startable):
                 )
             finally:
                 self._busy -= 1
+                lane.held -= 1
                 self._held.pop(held.task.id, None)
                 self._wake.set()
+            await self._release_key_slot(held.task, held.lease)
 
     # -- leases --------------------------------------------------------------------------------
 
@@ -467,5 +646,9 @@ class Dispatcher(Startable):
                 task.status.value,
                 extra={"task_id": task.id, "type": task.type, "attempt": task.attempts},
             )
+            if task.history:
+                # The dead owner's slot of the task's key dies with its lease.
+                record = task.history[-1]
+                await self._release_key_slot(task, Lease(task.id, record.owner, record.attempt))
         if rescued:
             self._wake.set()

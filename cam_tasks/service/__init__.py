@@ -4,7 +4,7 @@ host code)."""
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
 from cam_tasks.service.schedules import ScheduleNotifier, ScheduleService
-from cam_tasks.service.submission import TaskSubmission
+from cam_tasks.service.submission import Submitted, TaskSubmission
 from cam_tasks.service.tasks import (
     DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
     MAX_IDEMPOTENCY_KEY_LENGTH,
@@ -26,6 +26,7 @@ __all__ = [
     "QueueFullError",
     "ScheduleNotifier",
     "ScheduleService",
+    "Submitted",
     "TaskNotifier",
     "TaskReader",
     "TaskService",

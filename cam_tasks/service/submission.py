@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-from cam_tasks.domain import SUBMIT_OPTIONS
+from cam_tasks.domain import SUBMIT_OPTIONS, Task
 
-__all__ = ["SUBMISSION_OPTIONS", "TaskSubmission"]
+__all__ = ["SUBMISSION_OPTIONS", "Submitted", "TaskSubmission"]
 
 #: Every keyword a submission takes beside ``task_type`` and ``params``: the task's own submit
 #: options (:data:`~cam_tasks.domain.SUBMIT_OPTIONS`, declared with the task's fields), then
@@ -53,3 +54,12 @@ class TaskSubmission:
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable mappings inside: not hashable
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What a submit stored or joined: the ``task``, and whether it was ``deduplicated`` (an
+    active task already held the submit's ``unique_key``: that task is the answer)."""
+
+    task: Task
+    deduplicated: bool = False

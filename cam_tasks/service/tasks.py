@@ -18,13 +18,14 @@ from __future__ import annotations
 import builtins
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from cam_tasks.domain import (
+    DEFAULT_QUEUE,
     MAX_PAGE_SIZE,
     SUBMIT_OPTIONS,
     Clock,
@@ -44,7 +45,7 @@ from cam_tasks.executor import ExecutorRegistry, validation_details
 from cam_tasks.repository.protocol import TaskRepository
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
-from cam_tasks.service.submission import TaskSubmission
+from cam_tasks.service.submission import Submitted, TaskSubmission
 
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
@@ -66,7 +67,18 @@ MAX_RETRIES_LIMIT = 1000
 _PRIORITY_NAMES = {p.name.lower(): p for p in Priority}
 #: Submit options with rules of their own in :meth:`TaskService._prepare` (names, executor
 #: defaults, ``delay_s``, key scoping); any other option is validated by the Task model.
-_CHECKED_HERE = frozenset({"priority", "run_at", "max_retries", "timeout_s", "idempotency_key"})
+_CHECKED_HERE = frozenset(
+    {
+        "priority",
+        "run_at",
+        "max_retries",
+        "timeout_s",
+        "idempotency_key",
+        "queue",
+        "unique_key",
+        "concurrency_key",
+    }
+)
 
 Problems = builtins.list[dict[str, Any]]
 
@@ -145,6 +157,7 @@ class TaskService:
         max_pending: int | None = None,
         max_pending_per_principal: int | None = None,
         queue_full_retry_after_s: float = DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
+        queues: Collection[str] | None = None,
     ) -> None:
         if max_pending is not None and max_pending < 1:
             raise ValueError("max_pending must be >= 1 (or None for no cap)")
@@ -158,6 +171,13 @@ class TaskService:
         self._notifier = notifier
         self._max_pending = max_pending
         self._max_pending_per_principal = max_pending_per_principal
+        #: The queues a task may be submitted to: the declared ones (None: the default queue
+        #: and those the executors name).
+        self._queues = (
+            frozenset(queues)
+            if queues is not None
+            else frozenset({DEFAULT_QUEUE, *(spec.queue for spec in registry)})
+        )
         self._queue_full_retry_after_s = queue_full_retry_after_s
 
     @property
@@ -168,6 +188,11 @@ class TaskService:
     @property
     def registry(self) -> ExecutorRegistry:
         return self._registry
+
+    @property
+    def queues(self) -> frozenset[str]:
+        """The queues a task may be submitted to."""
+        return self._queues
 
     # -- submit -------------------------------------------------------------------------------
 
@@ -206,9 +231,30 @@ class TaskService:
         details; parameter problems under ``("params", …)``), :class:`QueueFullError` when
         ``max_pending`` (or the principal's cap) is reached. Nothing is stored when it raises.
         """
+        return (await self.enqueue(task_type, params, principal=principal, **options)).task
+
+    async def enqueue(
+        self,
+        task_type: str,
+        params: Mapping[str, Any],
+        *,
+        principal: Principal | None = None,
+        **options: Any,
+    ) -> Submitted:
+        """:meth:`submit`, also saying whether the task was ``deduplicated``: a pending or
+        running task of the same project already held its ``unique_key``, and that task is
+        returned (nothing new is stored; the check is the store's, atomic across instances).
+        Once that task ends, the next submit with the key creates a new task."""
         task = self._prepare(TaskSubmission(task_type, params, **options), principal)
         await self._check_capacity(principal)
-        return self._accepted(task, await self._repository.insert(task), principal)
+        stored = self._accepted(task, await self._repository.insert(task), principal)
+        joined = (
+            stored.id != task.id
+            and task.unique_key is not None
+            and stored.unique_key == task.unique_key
+            and not stored.status.is_terminal
+        )
+        return Submitted(stored, deduplicated=joined)
 
     async def submit_many(
         self, submissions: Iterable[TaskSubmission], *, principal: Principal | None = None
@@ -257,6 +303,15 @@ class TaskService:
         due = self._due(option("run_at"), option("delay_s"), problems)
         max_retries, timeout_s = option("max_retries"), option("timeout_s")
         idempotency_key = option("idempotency_key")
+        queue = option("queue", spec.queue)
+        if queue not in self._queues:
+            problems.append(
+                _problem(
+                    "queue",
+                    f"unknown queue {queue!r}: one of {', '.join(sorted(self._queues))}",
+                    "queue_unknown",
+                )
+            )
         retries = spec.max_retries if max_retries is None else max_retries
         if not (
             isinstance(retries, int)
@@ -286,10 +341,24 @@ class TaskService:
                     "idempotency_key",
                 )
             )
+        model: Any = None
         try:
             model = self._registry.validate(task_type, params)
         except InvalidParamsError as exc:
             problems = [*exc.details, *problems]
+        # Keys: as given ("" opts out of the executor's default), else the executor's.
+        keys: dict[str, str | None] = {}
+        for name, derive in (
+            ("unique_key", spec.unique_key),
+            ("concurrency_key", spec.concurrency_key),
+        ):
+            given = submission.options.get(name)
+            if given is None:
+                keys[name] = None if model is None else derive(model)
+            elif isinstance(given, str):
+                keys[name] = given or None
+            else:
+                problems.append(_problem(name, "must be a string", name))
         # Every other option is an ordinary task field: the domain model validates it.
         fields = {
             name: submission.options[name]
@@ -310,6 +379,8 @@ class TaskService:
                     created_by=created_by,
                     project_id=project_id,
                     idempotency_key=_scoped_key(principal, idempotency_key),
+                    queue=queue,
+                    **keys,
                     **fields,
                 )
             except ValidationError as exc:

@@ -40,6 +40,7 @@ from aiohttp.typedefs import Handler
 
 from cam_tasks.domain import (
     AccessDeniedError,
+    ActiveTaskExistsError,
     CamTasksError,
     DatabaseUnavailableError,
     IllegalTransitionError,
@@ -113,6 +114,11 @@ def _conflict(exc: IllegalTransitionError) -> tuple[str, Details]:
     return f"task is {exc.status}: cannot {exc.action}", [detail]
 
 
+def _active_exists(exc: ActiveTaskExistsError) -> tuple[str, Details]:
+    detail = {"task_id": exc.task_id, "active_task_id": exc.active_task_id}
+    return "an active task holds this task's unique_key", [detail]
+
+
 def _unknown_type(exc: UnknownTaskTypeError) -> tuple[str, Details]:
     detail = {
         "loc": ["type"],
@@ -175,6 +181,7 @@ ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
     AccessDeniedError: ErrorRule(403, "forbidden", _forbidden),
     TaskNotFoundError: ErrorRule(404, "not_found", _not_found),
     IllegalTransitionError: ErrorRule(409, "conflict", _conflict),
+    ActiveTaskExistsError: ErrorRule(409, "conflict", _active_exists),
     ScheduleNotFoundError: ErrorRule(404, "not_found", _schedule_not_found),
     ScheduleConflictError: ErrorRule(409, "conflict", _schedule_conflict),
     UnknownTaskTypeError: ErrorRule(422, "unknown_task_type", _unknown_type),

@@ -371,3 +371,5 @@ class TaskListView(BaseModel):
 class SubmittedView(BaseModel):
     task_id: str
     message: str = "task submitted"
+    #: True when the submit joined the active task holding its ``unique_key`` (answered 200).
+    deduplicated: bool = False

@@ -14,9 +14,9 @@ from typing import Any, Final
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
-from cam_tasks.domain import InvalidParamsError, Task
+from cam_tasks.domain import InvalidParamsError
 from cam_tasks.executor import validation_details
-from cam_tasks.service import TaskService, TaskSubmission
+from cam_tasks.service import Submitted, TaskService, TaskSubmission
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
 from cam_tasks.web.keys import SERVICE_KEY
@@ -47,6 +47,14 @@ _SUBMITTED = Reply(
     SubmittedView,
     headers={"Location": True},
 )
+_JOINED = Reply(
+    200,
+    "Deduplicated: a pending or running task of the caller's project already holds the "
+    "submit's `unique_key`; `data.task_id` is that task (`deduplicated: true`), nothing new "
+    "was stored. `Location` is the task.",
+    SubmittedView,
+    headers={"Location": True},
+)
 _SUBMIT_DESCRIPTION = (
     "The body *is* the `{type}` executor's params; field errors are located relative to it "
     '(`loc: ["asset_types"]`). `created_by` and `project_id` are accepted and ignored: a task '
@@ -60,7 +68,7 @@ def _params_body_operation(operation_id: str, task_type: str) -> Operation:
         "tasks",
         f"Submit a {task_type} task",
         _SUBMIT_DESCRIPTION.format(type=task_type),
-        (_SUBMITTED,),
+        (_SUBMITTED, _JOINED),
         errors=frozenset({429, 503}),
         body=ExecutorParams(task_type),
         headers=(IDEMPOTENCY_HEADER,),
@@ -71,9 +79,19 @@ def _service(request: web.Request) -> TaskService:
     return request.app[SERVICE_KEY]
 
 
-def _submitted(request: web.Request, task: Task) -> web.Response:
-    data = SubmittedView(task_id=task.id).model_dump(mode="json")
-    return success_response(data, status=202, headers={"Location": task_location(request, task.id)})
+def _submitted(request: web.Request, submitted: Submitted) -> web.Response:
+    """202 for a stored task; 200 with ``deduplicated: true`` when an active task already held
+    the submit's unique key (that task is the answer)."""
+    task = submitted.task
+    if submitted.deduplicated:
+        view = SubmittedView(
+            task_id=task.id, message="an active task holds this unique_key", deduplicated=True
+        )
+        status = 200
+    else:
+        view, status = SubmittedView(task_id=task.id), 202
+    location = {"Location": task_location(request, task.id)}
+    return success_response(view.model_dump(mode="json"), status=status, headers=location)
 
 
 def _strip_params_loc(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -95,7 +113,7 @@ async def _submit_params_body(request: web.Request, task_type: str) -> web.Respo
     key = idempotency_key(request)
     try:
         request.app[LIMITER_KEY].check_params(params, ("params",))
-        task = await _service(request).submit(
+        task = await _service(request).enqueue(
             task_type, params, idempotency_key=key, principal=principal
         )
     except InvalidParamsError as exc:
@@ -137,6 +155,7 @@ async def submit_discover_assets(request: web.Request) -> web.Response:
                 OneOf((SubmittedView, TypeAdapter(list[SubmittedView]))),
                 headers={"Location": False},
             ),
+            _JOINED,
         ),
         errors=frozenset({429, 503}),
         body=OneOf((SubmitTaskRequest, SUBMIT_BATCH)),
@@ -176,7 +195,7 @@ async def submit_task(request: web.Request) -> web.Response:
             ],
         )
     request.app[LIMITER_KEY].check_params(submission.params, ("params",))
-    task = await _service(request).submit(
+    task = await _service(request).enqueue(
         submission.type,
         submission.params,
         idempotency_key=key if key is not None else header_key,

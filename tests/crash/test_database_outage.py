@@ -86,9 +86,19 @@ class BlackHoledRepository(MemoryTaskRepository):
         now: datetime,
         lease_s: float,
         order: ClaimOrder = "priority",
+        queue: str = "default",
+        exclude_keys: Collection[str] = (),
     ) -> Task | None:
         await self._maybe_hang()
-        return await super().claim(types=types, owner=owner, now=now, lease_s=lease_s, order=order)
+        return await super().claim(
+            types=types,
+            owner=owner,
+            now=now,
+            lease_s=lease_s,
+            order=order,
+            queue=queue,
+            exclude_keys=exclude_keys,
+        )
 
     async def rescue_expired(self, *, now: datetime, limit: int = 100) -> builtins.list[Task]:
         await self._maybe_hang()

@@ -85,7 +85,9 @@ def routes_of(app: web.Application) -> list[Route]:
 # -- a database that records what it is asked ---------------------------------------------------
 
 #: Operators the repositories put in filters themselves (a new one here deserves a review).
-REPOSITORY_OPERATORS = frozenset({"$in", "$eq", "$ne", "$lt", "$lte", "$gte", "$type"})
+REPOSITORY_OPERATORS = frozenset(
+    {"$in", "$nin", "$eq", "$ne", "$lt", "$lte", "$gte", "$type", "$exists"}
+)
 _FILTER_METHODS = frozenset(
     {
         "find",

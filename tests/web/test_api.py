@@ -54,7 +54,8 @@ async def test_generic_submit_answers_202_with_the_task_id_and_its_location(api:
     )
 
     data = await assert_success(response, 202)
-    assert set(data) == {"task_id", "message"}
+    assert set(data) == {"task_id", "message", "deduplicated"}
+    assert data["deduplicated"] is False
     assert data["message"] == "task submitted"
     assert response.headers["Location"] == f"{PREFIX}/tasks/{data['task_id']}"
     task = await api.service.get(data["task_id"])
@@ -167,6 +168,8 @@ async def test_get_shows_every_field_of_a_pending_task(api: Api) -> None:
         "max_retries": 3,
         "priority": 3,
         "queue": "default",
+        "unique_key": None,
+        "concurrency_key": None,
         "priority_name": "urgent",
         "run_at": "2026-03-01T12:00:00.000Z",
         "timeout_s": None,

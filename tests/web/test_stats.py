@@ -205,7 +205,7 @@ async def test_queue_stats_show_workers_buffer_store_and_throughput(
     assert idle == {
         "owner": server.runtime.dispatcher.owner,
         "running": True,
-        "buffer": {"size": 0, "capacity": 3},
+        "buffer": {"size": 0, "capacity": 0},  # claims only for a free worker slot
         "workers": {"busy": 0, "total": 2},
         "held": 0,
         "tasks": {"pending": 0, "running": 0},
