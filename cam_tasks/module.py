@@ -133,7 +133,7 @@ def _aliyun_provider(settings: AliyunProviderSettings) -> AssetProvider:
     )
 
 
-def served_queues(settings: Settings) -> dict[str, int]:
+def _served_queues(settings: Settings) -> dict[str, int]:
     """The queues a process with workers serves and its concurrency in each: every declared
     queue (the default included), or only those ``[worker] queues`` selects.
 
@@ -250,7 +250,7 @@ class CamTasks(Startable):
         self.workers: bool = self.settings.server.workers if workers is None else workers
         #: Queue name -> worker slots of this process ([worker] queues selects; validated even
         #: API only, so a misnamed queue fails at start-up whatever the role).
-        self.served_queues: dict[str, int] = served_queues(self.settings)
+        self.served_queues: dict[str, int] = _served_queues(self.settings)
         self.clock = clock or SystemClock()
         retention_s = self.settings.tasks.retention_s
         self.stores: Stores = (

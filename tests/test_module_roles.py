@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import cam_tasks
 from cam_tasks.config import load_settings
-from cam_tasks.domain import ConfigurationError, TaskStatus, new_task
+from cam_tasks.domain import ConfigurationError, ScheduleNotFoundError, TaskStatus, new_task
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +140,22 @@ async def test_a_process_registering_one_type_never_claims_another() -> None:
         )
         assert done.status is TaskStatus.COMPLETED
         assert (await runtime.tasks.get(foreign.id)).status is TaskStatus.PENDING
+
+
+async def test_a_schedule_of_a_builtin_left_out_is_left_to_the_processes_that_register_it() -> None:
+    # config.example.toml declares the sync_assets schedule "nightly-aliyun-sync".
+    runtime = cam_tasks.CamTasks(settings(executors={"builtin": ["discover_assets"]}))
+    async with runtime:
+        with pytest.raises(ScheduleNotFoundError):
+            await runtime.schedules.get("nightly-aliyun-sync")
+    everything = cam_tasks.CamTasks(settings())
+    async with everything:
+        assert (await everything.schedules.get("nightly-aliyun-sync")).type == "sync_assets"
+
+
+async def test_a_schedule_of_a_type_nobody_provides_still_stops_the_start() -> None:
+    typo = {"name": "typo", "expression": "@daily", "type": "sync_asset"}
+    runtime = cam_tasks.CamTasks(settings(schedules=[typo]))
+    with pytest.raises(ConfigurationError, match="schedule 'typo'"):
+        await runtime.start()
+    await runtime.close()
