@@ -30,11 +30,13 @@ from pydantic_settings import (
 from cam_tasks.domain import DEFAULT_QUEUE, QUEUE_NAME_PATTERN, ConfigurationError
 
 __all__ = [
+    "BUILTIN_EXECUTORS",
     "AliyunProviderSettings",
     "ApiSettings",
     "AuthSettings",
     "AwsProviderSettings",
     "CorsSettings",
+    "ExecutorSettings",
     "LimitSettings",
     "LogSettings",
     "MongoSettings",
@@ -49,6 +51,7 @@ __all__ = [
     "StaticProviderSettings",
     "TaskSettings",
     "TokenSettings",
+    "WorkerSettings",
     "load_settings",
 ]
 
@@ -62,6 +65,51 @@ class ServerSettings(_Section):
 
     host: str = Field("127.0.0.1", description="Interface to bind; 0.0.0.0 in containers.")
     port: int = Field(8001, ge=0, le=65535, description="TCP port.")
+    workers: bool = Field(
+        True,
+        description="Run workers and the scheduler beside the API. false: API only (submits are "
+        "validated and stored; worker processes run them). `serve --no-workers` sets false.",
+    )
+
+
+class WorkerSettings(_Section):
+    """What ``cam-tasks worker`` serves (workers and the scheduler, no HTTP API), and its small
+    health and metrics server."""
+
+    host: str = Field(
+        "127.0.0.1", description="Interface of the health/metrics server; 0.0.0.0 in containers."
+    )
+    port: int = Field(
+        8002,
+        ge=0,
+        le=65535,
+        description="Port of /health/live, /health/ready and /metrics (0: no server).",
+    )
+    health: bool = Field(
+        True, description="Serve the small health/metrics server (false: no server)."
+    )
+    queues: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Queues this process serves (unset: every declared queue). "
+        "`--queues a,b` overrides it. Also applies to `serve` with workers.",
+    )
+
+
+#: A task type cam_tasks brings an executor for.
+BuiltinExecutor = Literal["sync_assets", "discover_assets"]
+#: The built-in executors, in the order they register.
+BUILTIN_EXECUTORS: tuple[BuiltinExecutor, ...] = ("sync_assets", "discover_assets")
+
+
+class ExecutorSettings(_Section):
+    """Which executors this process registers (it only accepts and runs registered types)."""
+
+    builtin: list[BuiltinExecutor] = Field(
+        default_factory=lambda: list(BUILTIN_EXECUTORS),
+        description="Built-in executors to register ([] none): a process registering exactly "
+        "one type claims only tasks of that type and answers 422 to submits of others.",
+    )
 
 
 class MongoSettings(_Section):
@@ -383,6 +431,8 @@ class Settings(BaseSettings):
     )
 
     server: ServerSettings = ServerSettings()
+    worker: WorkerSettings = WorkerSettings()
+    executors: ExecutorSettings = ExecutorSettings()
     mongo: MongoSettings = MongoSettings()
     queue: QueueSettings = QueueSettings()
     retry: RetrySettings = RetrySettings()
@@ -416,6 +466,12 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(
                 f"queue names must match {QUEUE_NAME_PATTERN}: {', '.join(map(repr, bad))}"
+            )
+        selected = self.worker.queues or []
+        bad = [name for name in selected if not pattern.fullmatch(name)]
+        if bad:
+            raise ValueError(
+                f"[worker] queues must match {QUEUE_NAME_PATTERN}: {', '.join(map(repr, bad))}"
             )
         limits = [key for key, limit in self.concurrency_limits.items() if limit < 1 or not key]
         if limits:

@@ -8,6 +8,10 @@ Two ways in:
 - ``async with CamTasks(settings) as cam:`` for a process without aiohttp (a worker-only
   instance, a script, a test), using ``cam.service`` directly.
 
+Process roles (docs/queues.md): with workers (the default) a runtime runs the dispatcher and the
+scheduler; with ``workers=False`` (``[server] workers = false``, ``serve --no-workers``) it only
+validates and stores submits, and worker processes on the same database run them.
+
 The API is never mounted open by accident: it needs an authenticator, which is the host's
 ``authenticate=`` hook, else bearer tokens from ``[auth] tokens``, else anonymous access only
 when ``[auth] allow_anonymous = true`` says so (logged); otherwise ConfigurationError.
@@ -24,6 +28,7 @@ from aiohttp import web
 
 from cam_tasks.assets import AssetProvider, ProviderRegistry, StaticAssetProvider
 from cam_tasks.config import (
+    BUILTIN_EXECUTORS,
     AliyunProviderSettings,
     AuthSettings,
     AwsProviderSettings,
@@ -130,6 +135,38 @@ def _aliyun_provider(settings: AliyunProviderSettings) -> AssetProvider:
     )
 
 
+def _served_queues(declared: Mapping[str, int], selected: Iterable[str] | None) -> dict[str, int]:
+    """The queues a process with workers serves and its concurrency in each: every declared
+    queue (the default included), or only those ``[worker] queues`` selects.
+
+    Raises ConfigurationError naming any selected queue that is not declared."""
+    if selected is None:
+        return dict(declared)
+    selected = list(selected)
+    unknown = sorted({name for name in selected if name not in declared})
+    if unknown:
+        raise ConfigurationError(
+            f"queues {', '.join(map(repr, unknown))} are not declared "
+            f"(declared: {', '.join(sorted(declared))}); declare them as [queues.NAME]"
+        )
+    return {name: declared[name] for name in dict.fromkeys(selected)}
+
+
+def _builtin_executors(
+    names: Iterable[str], providers: ProviderRegistry, stores: Stores, clock: Clock
+) -> list[TaskExecutor]:
+    """The built-in executors ``names`` selects (``[executors] builtin``), each once."""
+    built: list[TaskExecutor] = []
+    for name in dict.fromkeys(names):
+        if name == "sync_assets":
+            built.append(SyncAssetsExecutor(providers, stores.inventory, clock))
+        elif name == "discover_assets":
+            built.append(DiscoverAssetsExecutor(providers, stores.inventory, clock))
+        else:  # the settings model allows only the names above
+            raise ConfigurationError(f"no built-in executor {name!r}")
+    return built
+
+
 def build_authenticator(
     auth: AuthSettings, authenticate: Authenticate | None = None
 ) -> Authenticate:
@@ -181,8 +218,13 @@ def build_authenticator(
 class CamTasks(Startable):
     """Everything one process needs: stores, registries, dispatcher, service, API.
 
-    Construction does no I/O; :meth:`start` creates indexes and starts the dispatcher;
-    :meth:`close` stops gracefully (see :class:`Dispatcher`) and is idempotent.
+    Construction does no I/O; :meth:`start` creates indexes and starts the dispatcher and the
+    scheduler; :meth:`close` stops gracefully (see :class:`Dispatcher`) and is idempotent.
+
+    ``workers``: whether this process runs tasks (default ``settings.server.workers``). When
+    False it is API only: :meth:`start` starts neither dispatcher nor scheduler, submits are
+    validated by the executors' params models and stored, nobody in this process is woken,
+    and readiness does not ask for a running dispatcher.
 
     ``database``: a database handle the host service already has (PyMongo async or Motor); when
     given, ``settings.mongo.uri`` is not used and the handle is not closed here.
@@ -203,8 +245,11 @@ class CamTasks(Startable):
         clock: Clock | None = None,
         load_plugins: bool = True,
         queues: Mapping[str, int] | None = None,
+        workers: bool | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        #: True: this process claims and runs tasks and fires schedules; False: API only.
+        self.workers: bool = self.settings.server.workers if workers is None else workers
         self.clock = clock or SystemClock()
         retention_s = self.settings.tasks.retention_s
         self.stores: Stores = (
@@ -242,11 +287,11 @@ class CamTasks(Startable):
             providers = [*load_plugins_of(PROVIDER_GROUP, plugins), *providers]
         for provider in providers:
             self.providers.register(provider)
+        # Only the built-ins [executors] builtin names: a process may run exactly one type.
         self.registry = ExecutorRegistry(
-            [
-                SyncAssetsExecutor(self.providers, self.stores.inventory, self.clock),
-                DiscoverAssetsExecutor(self.providers, self.stores.inventory, self.clock),
-            ]
+            _builtin_executors(
+                self.settings.executors.builtin, self.providers, self.stores, self.clock
+            )
         )
         if load_plugins:  # installed packages' entry points (cam_tasks.executors)
             executors = [*load_plugins_of(EXECUTOR_GROUP, plugins), *executors]
@@ -266,6 +311,11 @@ class CamTasks(Startable):
             **self.settings.queue_concurrency(),
             **(queues or {}),
         }
+        #: Queue name -> worker slots of this process ([worker] queues selects; validated even
+        #: API only, so a misnamed queue fails at start-up whatever the role).
+        self.served_queues: dict[str, int] = _served_queues(
+            self.queues, self.settings.worker.queues
+        )
         #: The limit of each concurrency key: the executors' patterns, then the settings'.
         self.key_limits = KeyLimits(
             {
@@ -278,7 +328,7 @@ class CamTasks(Startable):
             self.tasks,
             self.registry,
             clock=self.clock,
-            queues=self.queues,
+            queues=self.served_queues,
             key_slots=self.stores.slots if self.key_limits else None,
             key_limit=self.key_limits if self.key_limits else None,
             lease_s=queue.lease_s,
@@ -298,7 +348,8 @@ class CamTasks(Startable):
             self.tasks,
             self.registry,
             clock=self.clock,
-            notifier=self.dispatcher,
+            # API only: no dispatcher here to wake; worker processes find the task by polling.
+            notifier=self.dispatcher if self.workers else None,
             max_pending=self.settings.tasks.max_pending,
             max_pending_per_principal=self.settings.limits.max_pending_per_principal,
             queues=self.queues,
@@ -319,7 +370,10 @@ class CamTasks(Startable):
         )
         #: The schedule use cases (create, update, pause, resume, run now…).
         self.schedules = ScheduleService(
-            self.stores.schedules, self.service, clock=self.clock, notifier=self.scheduler
+            self.stores.schedules,
+            self.service,
+            clock=self.clock,
+            notifier=self.scheduler if self.workers else None,
         )
         self._started = False
         self._closed = False
@@ -364,7 +418,8 @@ class CamTasks(Startable):
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        """What ``/health/ready`` checks: the store answers a ping, the dispatcher runs."""
+        """What ``/health/ready`` checks: the store answers a ping, and, in a process with
+        workers, the dispatcher runs (an API-only process never starts one)."""
 
         async def database() -> str | None:
             try:
@@ -376,11 +431,13 @@ class CamTasks(Startable):
         async def dispatcher() -> str | None:
             return None if self.dispatcher.running else "not running"
 
+        if not self.workers:
+            return {"database": database}
         return {"database": database, "dispatcher": dispatcher}
 
     async def start(self) -> None:
-        """Create indexes, create or update the ``[[schedules]]`` of the settings, then start
-        the dispatcher and the scheduler. Idempotent."""
+        """Create indexes, create or update the ``[[schedules]]`` of the settings, then (with
+        workers) start the dispatcher and the scheduler. Idempotent."""
         if self._started:
             return
         self._started = True
@@ -389,9 +446,16 @@ class CamTasks(Startable):
         await self.stores.schedules.initialize()
         await self.stores.slots.initialize()
         await self._declare_schedules()
-        await self.dispatcher.start()
-        await self.scheduler.start()
-        logger.info("cam_tasks started", extra={"backend": self.stores.backend})
+        if self.workers:
+            await self.dispatcher.start()
+            await self.scheduler.start()
+        logger.info(
+            "cam_tasks started (%s)",
+            "workers: " + ", ".join(f"{q}={n}" for q, n in self.served_queues.items())
+            if self.workers
+            else "API only, no workers",
+            extra={"backend": self.stores.backend, "types": sorted(self.registry.types)},
+        )
 
     async def close(self) -> None:
         """Graceful stop, then close what this runtime opened. Idempotent."""
@@ -413,7 +477,18 @@ class CamTasks(Startable):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ConfigurationError(f"schedules declared twice: {', '.join(duplicates)}")
+        deselected = set(BUILTIN_EXECUTORS) - set(self.registry.types)
         for schedule in declared:
+            if schedule.type in deselected:
+                # A built-in this process leaves to others ([executors] builtin): a process
+                # that registers it declares the schedule, and only such a process fires it.
+                logger.info(
+                    "schedule %r left to processes that register %s",
+                    schedule.name,
+                    schedule.type,
+                    extra={"type": schedule.type},
+                )
+                continue
             try:
                 await self.schedules.ensure(
                     schedule.name,
@@ -449,6 +524,7 @@ def setup(
     dashboard_prefix: str | None = DEFAULT_DASHBOARD_PREFIX,
     authenticate: Authenticate | None = None,
     queues: Mapping[str, int] | None = None,
+    workers: bool | None = None,
 ) -> CamTasks:
     """Mount cam_tasks into ``app``: the API under ``settings.api.prefix``, the dashboard under
     ``dashboard_prefix`` (``/cam/``; None leaves it out), ``/health/live``, ``/health/ready``
@@ -458,7 +534,9 @@ def setup(
     ``authenticate``: the host's own identity for API requests (``async (request) ->
     Principal``); without it, ``settings.auth`` decides (see :func:`build_authenticator`).
     ``executors``: instances or factories, as for :class:`CamTasks`; ``queues``: queues
-    declared in Python (name -> concurrency), beside the settings' ``[queues.NAME]``."""
+    declared in Python (name -> concurrency), beside the settings' ``[queues.NAME]``.
+    ``workers``: False mounts an API-only runtime (see :class:`CamTasks`); default
+    ``settings.server.workers``."""
     runtime = CamTasks(
         settings,
         executors=executors,
@@ -466,6 +544,7 @@ def setup(
         database=database,
         clock=clock,
         queues=queues,
+        workers=workers,
     )
     app[CAM_TASKS_KEY] = runtime
     app.add_subapp(runtime.settings.api.prefix, runtime.create_api(authenticate))

@@ -89,3 +89,45 @@ def test_a_provider_inventory_path_is_relative_to_the_config_file(tmp_path: Path
     config.write_text('[[providers.static]]\nname = "lab"\ninventory = "inv.toml"\n')
     runtime = CamTasks(load_settings(config))
     assert "lab" in runtime.providers
+
+
+def test_process_roles_default_to_everything_and_read_from_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    defaults = Settings()
+    assert defaults.server.workers is True
+    assert (defaults.worker.host, defaults.worker.port, defaults.worker.health) == (
+        "127.0.0.1",
+        8002,
+        True,
+    )
+    assert defaults.worker.queues is None
+    assert defaults.executors.builtin == ["sync_assets", "discover_assets"]
+    file = tmp_path / "roles.toml"
+    file.write_text(
+        '[server]\nworkers = false\n[worker]\nport = 0\nqueues = ["default"]\n'
+        '[executors]\nbuiltin = ["discover_assets"]\n'
+    )
+    monkeypatch.setenv("CAM_TASKS_EXECUTORS__BUILTIN", "[]")
+    loaded = load_settings(file)
+    assert loaded.server.workers is False
+    assert loaded.worker.port == 0
+    assert loaded.worker.queues == ["default"]
+    assert loaded.executors.builtin == []
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "named"),
+    [
+        ("executors", {"builtin": ["sync_asset"]}, "executors.builtin.0"),
+        ("worker", {"queues": []}, "worker.queues"),
+        ("worker", {"queues": ["no spaces"]}, "[worker] queues must match"),
+        ("worker", {"port": 70000}, "worker.port"),
+    ],
+)
+def test_bad_role_settings_are_refused_naming_the_key(
+    section: str, value: dict[str, object], named: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(**{section: value})
+    assert named in str(raised.value)

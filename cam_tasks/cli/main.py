@@ -12,6 +12,7 @@ from cam_tasks.cli.commands import add_task_commands
 from cam_tasks.cli.exits import ExitCode, exit_codes_epilog
 from cam_tasks.cli.schedules import add_schedule_commands
 from cam_tasks.cli.serve import add_serve_commands
+from cam_tasks.cli.worker import add_worker_command
 from cam_tasks.domain import CamTasksError
 
 __all__ = ["main", "parser"]
@@ -29,6 +30,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"cam-tasks {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     add_serve_commands(commands)
+    add_worker_command(commands)
     add_task_commands(commands, epilog)
     add_schedule_commands(commands, epilog)
     return top

@@ -1,4 +1,5 @@
-"""``cam-tasks serve`` (the standalone service) and ``cam-tasks plugins``."""
+"""``cam-tasks serve`` (the standalone service; ``--no-workers``: the API only) and
+``cam-tasks plugins``."""
 
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ def _plugins(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     settings = load_settings(args.config)
-    if args.host or args.port is not None:
-        server = settings.server.model_copy(
-            update={k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-        )
+    changes = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if args.no_workers:
+        changes["workers"] = False
+    if changes:
+        server = settings.server.model_copy(update=changes)
         overrides["server"] = server.model_dump()
         settings = load_settings(args.config, **overrides)
     # (memory:// is announced once, by the store itself, whoever starts it.)
@@ -69,10 +71,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 def add_serve_commands(commands: Any) -> None:
     """Add ``serve`` and ``plugins`` to the ``commands`` sub-parsers."""
-    serve = commands.add_parser("serve", help="run the HTTP API and the workers")
+    serve = commands.add_parser(
+        "serve", help="run the HTTP API and the workers (--no-workers: the API only)"
+    )
     serve.add_argument("--config", help="TOML settings file (CAM_TASKS_* variables override it)")
     serve.add_argument("--host", help="override [server] host")
     serve.add_argument("--port", type=int, help="override [server] port")
+    serve.add_argument(
+        "--no-workers",
+        action="store_true",
+        help="serve the API only: validate and store submits, run nothing; `cam-tasks worker` "
+        "processes on the same database run them ([server] workers = false)",
+    )
     serve.set_defaults(handler=_serve)
     plugins = commands.add_parser("plugins", help="list installed executor and provider plug-ins")
     plugins.set_defaults(handler=_plugins)

@@ -47,6 +47,14 @@ def _holds(loaded: Any, declared: Any, where: str) -> None:
     if isinstance(declared, dict) and not isinstance(loaded, dict):  # a settings section
         for key, value in declared.items():
             _holds(getattr(loaded, key), value, f"{where}.{key}")
+    elif (
+        isinstance(declared, dict)
+        and declared
+        and all(isinstance(value, dict) for value in declared.values())
+    ):  # a table of named tables ([queues.NAME]): the same names, each holding its values
+        assert set(loaded) == set(declared), f"{where}: loaded {sorted(loaded)}"
+        for key, value in declared.items():
+            _holds(loaded[key], value, f"{where}.{key}")
     elif isinstance(declared, list) and declared and isinstance(declared[0], dict):
         assert len(loaded) == len(declared), where
         for index, (item, value) in enumerate(zip(loaded, declared, strict=True)):

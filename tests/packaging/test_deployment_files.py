@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -46,19 +47,46 @@ def test_files_the_image_copies_exist() -> None:
                 assert (ROOT / source).exists(), source
 
 
-def test_compose_runs_two_instances_on_one_replica_set() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
+def compose_services() -> dict[str, dict[str, Any]]:
+    services: dict[str, dict[str, Any]] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())[
+        "services"
+    ]
+    return services
+
+
+def test_compose_runs_one_api_and_two_workers_on_one_replica_set() -> None:
+    services = compose_services()
     assert "--replSet" in services["mongo"]["command"]
-    instances = [s for name, s in services.items() if name.startswith("cam-")]
-    assert len(instances) == 2
+    api = services["cam-api"]
+    workers = [s for name, s in services.items() if name.startswith("cam-worker-")]
+    assert len(workers) == 2
+    assert api["entrypoint"][:3] == ["cam-tasks", "serve", "--no-workers"]
+    for worker in workers:
+        assert worker["entrypoint"][:2] == ["cam-tasks", "worker"]
+        assert "/health/ready" in " ".join(worker["healthcheck"]["test"])
+        assert worker["environment"]["CAM_TASKS_WORKER__HOST"] == "0.0.0.0"
+    instances = [api, *workers]
     uris = {s["environment"]["CAM_TASKS_MONGO__URI"] for s in instances}
     assert len(uris) == 1
     assert "replicaSet=rs0" in uris.pop()
-    published = {port.split(":")[0] for s in instances for port in s["ports"]}
-    assert len(published) == 2
+    published = [port.split(":")[0] for s in instances for port in s["ports"]]
+    assert len(set(published)) == len(published) == 3
+    assert "8001:8001" in api["ports"]  # the API and the dashboard (/cam/)
     for instance in instances:
         assert instance["depends_on"]["mongo"]["condition"] == "service_healthy"
+
+
+def test_compose_commands_parse_with_the_real_cli() -> None:
+    from cam_tasks.cli.main import parser
+
+    for service in compose_services().values():
+        if "entrypoint" in service:
+            command, *argv = service["entrypoint"]
+            assert command == "cam-tasks"
+            args = parser().parse_args(argv)
+            assert args.command in ("serve", "worker")
+            if args.command == "serve":
+                assert args.no_workers
 
 
 def test_hadolint_finds_nothing_in_the_dockerfile() -> None:
@@ -80,5 +108,6 @@ def test_the_image_fails_closed_and_compose_opts_into_anonymous_use() -> None:
         if "=" in rest
     )
     assert env["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "false"
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    assert compose["services"]["cam-1"]["environment"]["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "true"
+    for name, service in compose_services().items():
+        if name.startswith("cam-"):
+            assert service["environment"]["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "true"
