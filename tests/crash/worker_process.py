@@ -125,6 +125,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--poll-s", type=float, default=0.2)
     parser.add_argument("--grace-s", type=float, default=10.0)
     parser.add_argument("--selection-timeout-s", type=float, default=2.0)
+    parser.add_argument("--limits", default="", help="concurrency limits: PATTERN=N[,PATTERN=N…]")
     return parser.parse_args(argv)
 
 
@@ -147,6 +148,11 @@ async def _run(args: argparse.Namespace) -> None:
         },
         retry={"backoff_base_s": 0.1, "backoff_max_s": 0.5},
         tasks={"retention_s": None},
+        concurrency_limits={
+            pattern: int(limit)
+            for pattern, _, limit in (item.rpartition("=") for item in args.limits.split(","))
+            if pattern
+        },
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         args.uri, tz_aware=True, serverSelectionTimeoutMS=int(args.selection_timeout_s * 1000)
