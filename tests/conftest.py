@@ -20,11 +20,14 @@ from cam_tasks.domain import Clock, SystemClock
 from cam_tasks.repository import (
     AssetInventory,
     MemoryAssetInventory,
+    MemoryQueueRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
     MongoAssetInventory,
+    MongoQueueRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
+    QueueRepository,
     ScheduleRepository,
     TaskRepository,
 )
@@ -91,6 +94,11 @@ class Backend:
         if self.database is None:
             return MemoryAssetInventory()
         return MongoAssetInventory(self.database)
+
+    def queues(self) -> QueueRepository:
+        if self.database is None:
+            return MemoryQueueRepository()
+        return MongoQueueRepository(self.database)
 
 
 def _backend(request: pytest.FixtureRequest, name: str) -> Backend:

@@ -6,6 +6,7 @@ out alike, the document mapping they share (:mod:`.documents`), and what a store
 from cam_tasks.repository.connect import SCHEMES, Stores, open_stores, stores_for_database
 from cam_tasks.repository.memory import (
     MemoryAssetInventory,
+    MemoryQueueRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
 )
@@ -14,6 +15,7 @@ from cam_tasks.repository.mongo import (
     SCHEDULE_INDEXES,
     TASK_INDEXES,
     MongoAssetInventory,
+    MongoQueueRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
     create_schedule_indexes,
@@ -23,6 +25,7 @@ from cam_tasks.repository.observed import ObservedTaskRepository
 from cam_tasks.repository.protocol import (
     AssetInventory,
     ClaimOrder,
+    QueueRepository,
     ScheduleRepository,
     TaskRepository,
 )
@@ -35,12 +38,15 @@ __all__ = [
     "AssetInventory",
     "ClaimOrder",
     "MemoryAssetInventory",
+    "MemoryQueueRepository",
     "MemoryScheduleRepository",
     "MemoryTaskRepository",
     "MongoAssetInventory",
+    "MongoQueueRepository",
     "MongoScheduleRepository",
     "MongoTaskRepository",
     "ObservedTaskRepository",
+    "QueueRepository",
     "ScheduleRepository",
     "Stores",
     "TaskRepository",

@@ -2,8 +2,8 @@
 backend.
 
 ======================  ====================================================================
-``memory://``           MemoryTaskRepository + MemoryAssetInventory + MemoryScheduleRepository,
-                        in this process
+``memory://``           MemoryTaskRepository + MemoryAssetInventory + MemoryScheduleRepository
+                        + MemoryQueueRepository, in this process
 ``mongomock://[/db]``   the Mongo repositories on mongomock-motor (in process; needs the
                         ``mongomock-motor`` package)
 ``mongodb://…``         the Mongo repositories on ``pymongo.AsyncMongoClient``; the database
@@ -28,15 +28,22 @@ from pymongo.errors import ConfigurationError as DriverConfigurationError
 from cam_tasks.domain import Clock, ConfigurationError, SystemClock
 from cam_tasks.repository.memory import (
     MemoryAssetInventory,
+    MemoryQueueRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
 )
 from cam_tasks.repository.mongo import (
     MongoAssetInventory,
+    MongoQueueRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
 )
-from cam_tasks.repository.protocol import AssetInventory, ScheduleRepository, TaskRepository
+from cam_tasks.repository.protocol import (
+    AssetInventory,
+    QueueRepository,
+    ScheduleRepository,
+    TaskRepository,
+)
 
 __all__ = ["SCHEMES", "Stores", "open_stores", "stores_for_database"]
 
@@ -51,6 +58,7 @@ class Stores:
     backend: str  # "memory" | "mongomock" | "mongodb"
     close: Callable[[], Awaitable[None]]
     schedules: ScheduleRepository
+    queues: QueueRepository
 
 
 def _closer(tasks: TaskRepository, client: Any = None) -> Callable[[], Awaitable[None]]:
@@ -78,6 +86,7 @@ def _mongo_stores(database: Any, backend: str, retention_s: float | None, client
         backend,
         _closer(tasks, client),
         schedules=MongoScheduleRepository(database),
+        queues=MongoQueueRepository(database),
     )
 
 
@@ -108,7 +117,12 @@ def _open_memory(uri: str, options: _Options) -> Stores:
         retention_s=options.retention_s, clock=options.clock or SystemClock()
     )
     return Stores(
-        tasks, MemoryAssetInventory(), "memory", _closer(tasks), MemoryScheduleRepository()
+        tasks,
+        MemoryAssetInventory(),
+        "memory",
+        _closer(tasks),
+        MemoryScheduleRepository(),
+        MemoryQueueRepository(),
     )
 
 

@@ -3,7 +3,13 @@ process, laid out as ``mongo/`` is and held to the same contract suites. Nothing
 process."""
 
 from cam_tasks.repository.memory.inventory import MemoryAssetInventory
+from cam_tasks.repository.memory.queues import MemoryQueueRepository
 from cam_tasks.repository.memory.schedules import MemoryScheduleRepository
 from cam_tasks.repository.memory.tasks import MemoryTaskRepository
 
-__all__ = ["MemoryAssetInventory", "MemoryScheduleRepository", "MemoryTaskRepository"]
+__all__ = [
+    "MemoryAssetInventory",
+    "MemoryQueueRepository",
+    "MemoryScheduleRepository",
+    "MemoryTaskRepository",
+]
