@@ -32,6 +32,7 @@ from cam_tasks.config import (
 )
 from cam_tasks.domain import (
     ANONYMOUS,
+    DEFAULT_QUEUE,
     Clock,
     ConfigurationError,
     DatabaseUnavailableError,
@@ -63,7 +64,7 @@ from cam_tasks.repository import (
     open_stores,
     stores_for_database,
 )
-from cam_tasks.service import ScheduleService, TaskService, TaskWatcher
+from cam_tasks.service import QueueService, ScheduleService, TaskService, TaskWatcher
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web import (
     ApiLimits,
@@ -174,6 +175,18 @@ def build_authenticator(
         )
     except ValueError as exc:
         raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
+
+
+def declared_queues(settings: Settings, registry: ExecutorRegistry) -> dict[str, int]:
+    """Queue name -> concurrency of every queue this deployment knows: the settings'
+    ``[queues.NAME]`` and the default queue (:meth:`Settings.queue_concurrency`), plus the
+    ``queue`` an executor class declares (none: the default queue), which gets the default
+    queue's concurrency unless the settings give it one."""
+    declared = settings.queue_concurrency()
+    for spec in registry:
+        queue = getattr(spec.executor, "queue", None) or DEFAULT_QUEUE
+        declared.setdefault(queue, declared[DEFAULT_QUEUE])
+    return declared
 
 
 class CamTasks(Startable):
@@ -298,6 +311,13 @@ class CamTasks(Startable):
             misfire=scheduler.misfire,
             misfire_grace_s=scheduler.misfire_grace_s,
         )
+        #: The queues: declared ones with their concurrency, pause/resume (``/queues``).
+        self.queues = QueueService(
+            self.tasks,
+            self.stores.queues,
+            declared=declared_queues(self.settings, self.registry),
+            clock=self.clock,
+        )
         #: The schedule use cases (create, update, pause, resume, run now…).
         self.schedules = ScheduleService(
             self.stores.schedules, self.service, clock=self.clock, notifier=self.scheduler
@@ -342,6 +362,7 @@ class CamTasks(Startable):
             stats=self.stats,
             workers=self.dispatcher,
             schedules=self.schedules,
+            queues=self.queues,
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
@@ -368,6 +389,7 @@ class CamTasks(Startable):
         await self.tasks.initialize()
         await self.stores.inventory.initialize()
         await self.stores.schedules.initialize()
+        await self.stores.queues.initialize()
         await self._declare_schedules()
         await self.dispatcher.start()
         await self.scheduler.start()
