@@ -37,10 +37,14 @@ class TaskFilter(BaseModel):
     finished_before: datetime | None = None
     #: ``completed_at >= finished_after``.
     finished_after: datetime | None = None
+    #: ``created_at >= created_after`` (a statistics window's start).
+    created_after: datetime | None = None
+    #: ``created_at < created_before`` (a statistics window's end).
+    created_before: datetime | None = None
 
-    _utc = field_validator("updated_since", "finished_before", "finished_after")(
-        lambda v: None if v is None else utc(v)
-    )
+    _utc = field_validator(
+        "updated_since", "finished_before", "finished_after", "created_after", "created_before"
+    )(lambda v: None if v is None else utc(v))
 
     def within(self, statuses: frozenset[TaskStatus]) -> TaskFilter | None:
         """This filter restricted to ``statuses`` (e.g. an action's legal sources), or None

@@ -169,3 +169,14 @@ async def test_queues_filter_lists_and_counts_by_queue(repo: Repo) -> None:
     }
     assert set(counts["alpha"]) == set(TaskStatus)
     assert await repo.count_by_queue(TaskFilter(queues=frozenset({"none"}))) == {}
+
+
+async def test_count_by_queue_over_a_creation_window(repo: Repo) -> None:
+    await repo.insert(make("early", queue="alpha", created=0))
+    await repo.insert(make("in1", queue="alpha", created=10))
+    await repo.insert(make("in2", queue="beta", created=19.9995))  # kept to the millisecond
+    await repo.insert(make("late", queue="beta", created=20))
+
+    window = TaskFilter(created_after=at(10), created_before=at(20))
+    counts = await repo.count_by_queue(window)
+    assert {queue: sum(c.values()) for queue, c in counts.items()} == {"alpha": 1, "beta": 1}

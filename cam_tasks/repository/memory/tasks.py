@@ -72,14 +72,15 @@ def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], b
     created_by, project_ids, since = query.created_by, query.project_ids, query.updated_since
     queues, error_types = query.queues, query.error_types
     after, before = query.finished_after, query.finished_before
-    if all(
-        value is None
-        for value in (created_by, project_ids, since, queues, error_types, after, before)
-    ):
+    born_after, born_before = query.created_after, query.created_before
+    criteria = (created_by, project_ids, since, queues, error_types, after, before)
+    if all(value is None for value in (*criteria, born_after, born_before)):
         return None
     floor = None if since is None else to_millis(since)
     after = None if after is None else to_millis(after)
     before = None if before is None else to_millis(before)
+    born_after = None if born_after is None else to_millis(born_after)
+    born_before = None if born_before is None else to_millis(born_before)
 
     def finished_in(completed_at: datetime | None) -> bool:
         if after is None and before is None:
@@ -99,6 +100,8 @@ def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], b
             and (queues is None or task.queue in queues)
             and (error_types is None or (task.error is not None and task.error.type in error_types))
             and finished_in(task.completed_at)
+            and (born_after is None or task.created_at >= born_after)
+            and (born_before is None or task.created_at < born_before)
         )
 
     return matches

@@ -79,6 +79,13 @@ def filter_to_query(query: TaskFilter | None) -> dict[str, Any]:
         finished["$lt"] = to_millis(query.finished_before)
     if finished:
         document["completed_at"] = finished
+    created: dict[str, Any] = {}
+    if query.created_after is not None:
+        created["$gte"] = to_millis(query.created_after)
+    if query.created_before is not None:
+        created["$lt"] = to_millis(query.created_before)
+    if created:
+        document["created_at"] = created
     return document
 
 
