@@ -263,9 +263,11 @@ class CamTasks(Startable):
         for executor in executors:
             self.registry.register(build(executor, plugins, what="an executor given to cam_tasks"))
         #: Prometheus metrics of this runtime, in a registry of its own (``metrics.registry``).
+        declared = declared_queues(self.settings, self.registry)
         self.metrics = TaskMetrics(
             self.tasks,
             types=self.registry.types,
+            queues=declared,
             store_timeout_s=self.settings.monitoring.ready_timeout_s,
         )
         self.tasks.add_listener(self.metrics.task_changed)
@@ -315,7 +317,7 @@ class CamTasks(Startable):
         self.queues = QueueService(
             self.tasks,
             self.stores.queues,
-            declared=declared_queues(self.settings, self.registry),
+            declared=declared,
             clock=self.clock,
         )
         #: The schedule use cases (create, update, pause, resume, run now…).
