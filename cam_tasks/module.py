@@ -314,7 +314,7 @@ class CamTasks(Startable):
             misfire_grace_s=scheduler.misfire_grace_s,
         )
         #: The queues: declared ones with their concurrency, pause/resume (``/queues``).
-        self.queues = QueueService(
+        self.queue_service = QueueService(
             self.tasks,
             self.stores.queues,
             declared=declared,
@@ -364,7 +364,7 @@ class CamTasks(Startable):
             stats=self.stats,
             workers=self.dispatcher,
             schedules=self.schedules,
-            queues=self.queues,
+            queues=self.queue_service,
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:

@@ -65,7 +65,7 @@ async def test_queues_list_pause_and_resume(service: Service) -> None:
     paused = await service.run("queues", "pause", "default")
     assert paused.code == 0, paused.err
     assert paused.out.strip() == "paused default"
-    assert await service.runtime.queues.paused() == {"default"}
+    assert await service.runtime.queue_service.paused() == {"default"}
 
     listed = await service.run("queues", "list", "--json")
     assert listed.code == 0, listed.err
