@@ -288,11 +288,14 @@ class CamTasksClient:
         statuses: Collection[str] | None = None,
         offset: int = 0,
         limit: int = 20,
+        queue: str | None = None,
     ) -> dict[str, Any]:
         """One page, newest first: ``{"tasks": [...], "total": n}``."""
         params = {"offset": str(offset), "limit": str(limit)}
         if task_type is not None:
             params["type"] = task_type
+        if queue is not None:
+            params["queue"] = queue
         if statuses:
             params["status"] = ",".join(statuses)
         _, data, _ = await self._call("GET", "/tasks", params=params)
@@ -413,6 +416,44 @@ class CamTasksClient:
     async def queue_stats(self) -> dict[str, Any]:
         """The answering instance's dispatcher, and the pending and running tasks in the store."""
         _, data, _ = await self._call("GET", "/queue/stats")
+        return dict(data)
+
+    # -- bulk actions and queues ---------------------------------------------------------------
+
+    async def retry_many(self, **criteria: Any) -> int:
+        """Re-run every failed or cancelled task matching ``criteria`` (``type``, ``queue``,
+        ``status`` — one or a list —, ``error_type``, ``finished_before``,
+        ``finished_after``; None values are left out) in the caller's projects; the count."""
+        return await self._bulk("POST", "/tasks/retry", criteria)
+
+    async def cancel_many(self, **criteria: Any) -> int:
+        """Cancel every pending or running task matching ``criteria`` (as
+        :meth:`retry_many`); the count."""
+        return await self._bulk("POST", "/tasks/cancel", criteria)
+
+    async def delete_many(self, **criteria: Any) -> int:
+        """Delete every finished task matching ``criteria`` (as :meth:`retry_many`; at least
+        one is required); the count."""
+        return await self._bulk("DELETE", "/tasks", criteria)
+
+    async def _bulk(self, method: str, path: str, criteria: Mapping[str, Any]) -> int:
+        body = {key: value for key, value in criteria.items() if value is not None}
+        _, data, _ = await self._call(method, path, json=body)
+        return int(data["count"])
+
+    async def queues(self) -> builtins.list[dict[str, Any]]:
+        """Every queue: ``name``, ``concurrency``, ``paused``, ``pending``, ``running``."""
+        _, data, _ = await self._call("GET", "/queues")
+        return [dict(queue) for queue in data["queues"]]
+
+    async def pause_queue(self, name: str) -> dict[str, Any]:
+        """Pause a queue cluster-wide (idempotent); returns the queue."""
+        _, data, _ = await self._call("POST", f"/queues/{_quote(name)}/pause")
+        return dict(data)
+
+    async def resume_queue(self, name: str) -> dict[str, Any]:
+        """Resume a paused queue (idempotent); returns the queue."""
+        _, data, _ = await self._call("POST", f"/queues/{_quote(name)}/resume")
         return dict(data)
 
     # -- following a task -----------------------------------------------------------------------

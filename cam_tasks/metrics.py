@@ -17,8 +17,9 @@ Where the figures come from:
   ``cam_tasks_database_up`` is 0;
 - **workers and buffer** are read from the dispatcher at scrape time.
 
-No label takes a value from a request: ``type`` is a registered executor type, the others come
-from fixed sets.
+No label takes a value from a request: ``type`` is a registered executor type, ``queue`` a
+declared queue (a task of any other queue is counted under :data:`OTHER_QUEUE`, so a submit
+cannot grow the series), the others come from fixed sets.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import choose_encoder
 
 from cam_tasks._version import __version__
-from cam_tasks.domain import Action, DatabaseUnavailableError, TaskChange, TaskFilter, TaskStatus
+from cam_tasks.domain import (
+    DEFAULT_QUEUE,
+    Action,
+    DatabaseUnavailableError,
+    TaskChange,
+    TaskFilter,
+    TaskStatus,
+)
 from cam_tasks.queue.dispatcher import DispatcherStats
 from cam_tasks.repository.protocol import TaskRepository
 
 __all__ = [
     "CLAIM_BUCKETS_S",
     "DURATION_BUCKETS_S",
+    "OTHER_QUEUE",
     "QUEUE_WAIT_BUCKETS_S",
     "RETRY_REASONS",
     "TaskMetrics",
@@ -54,6 +63,9 @@ CLAIM_BUCKETS_S: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 QUEUE_WAIT_BUCKETS_S: Final = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600)
 #: ``reason`` of ``cam_tasks_tasks_retried_total``.
 RETRY_REASONS: Final = ("error", "lease_expired", "operator")
+
+#: The ``queue`` label of a task whose queue is not declared (bounded cardinality).
+OTHER_QUEUE: Final = "_other"
 
 _ACTIVE = frozenset({TaskStatus.PENDING, TaskStatus.RUNNING})
 # Attempt-ending writes whose history record gives the attempt's run time, and its outcome.
@@ -92,7 +104,8 @@ class _RegistryWithoutCreated(CollectorRegistry):
 class TaskMetrics:
     """The metrics of one runtime (see the module docstring for every source).
 
-    ``types`` are the registered task types: their counters start at 0, so ``rate()`` works
+    ``types`` are the registered task types and ``queues`` the declared queues: the task
+    counters (labelled ``type`` and ``queue``) start at 0 for each pair, so ``rate()`` works
     from the first scrape. ``store_timeout_s`` bounds the scrape's count of active tasks.
     Implements the dispatcher's observer (:class:`cam_tasks.queue.dispatcher.DispatcherObserver`).
     """
@@ -102,6 +115,7 @@ class TaskMetrics:
         repository: TaskRepository,
         *,
         types: Iterable[str] = (),
+        queues: Iterable[str] = (DEFAULT_QUEUE,),
         owner: str = "",
         store_timeout_s: float = 2.0,
     ) -> None:
@@ -109,6 +123,7 @@ class TaskMetrics:
             raise ValueError("store_timeout_s must be > 0")
         self._repository = repository
         self._store_timeout_s = store_timeout_s
+        self._queues = frozenset(queues)
         #: Every metric of this runtime, without ``_created`` series (see
         #: :class:`_RegistryWithoutCreated`).
         self.registry: CollectorRegistry = _RegistryWithoutCreated()
@@ -116,27 +131,28 @@ class TaskMetrics:
         self.info = Info("cam_tasks", "This cam_tasks runtime.", registry=registry)
         self.info.info({"version": __version__, "owner": owner})
         by_type = ("type",)
+        by_queue = ("type", "queue")
         self.submitted = Counter(
-            "cam_tasks_tasks_submitted", "Tasks stored by a submit.", by_type, registry=registry
+            "cam_tasks_tasks_submitted", "Tasks stored by a submit.", by_queue, registry=registry
         )
         self.completed = Counter(
-            "cam_tasks_tasks_completed", "Tasks that completed.", by_type, registry=registry
+            "cam_tasks_tasks_completed", "Tasks that completed.", by_queue, registry=registry
         )
         self.failed = Counter(
             "cam_tasks_tasks_failed",
             "Tasks that failed for good (attempts used up, a permanent error, or a lease "
             "expired on the last attempt).",
-            by_type,
+            by_queue,
             registry=registry,
         )
         self.cancelled = Counter(
-            "cam_tasks_tasks_cancelled", "Tasks cancelled.", by_type, registry=registry
+            "cam_tasks_tasks_cancelled", "Tasks cancelled.", by_queue, registry=registry
         )
         self.retried = Counter(
             "cam_tasks_tasks_retried",
             "Tasks sent back to pending for another attempt: after an error (error), after "
             "their owner's lease expired (lease_expired), or by an operator (operator).",
-            ("type", "reason"),
+            ("type", "queue", "reason"),
             registry=registry,
         )
         self.duration = Histogram(
@@ -203,10 +219,11 @@ class TaskMetrics:
             registry=registry,
         )
         for task_type in types:
-            for counter in (self.submitted, self.completed, self.failed, self.cancelled):
-                counter.labels(task_type)
-            for reason in RETRY_REASONS:
-                self.retried.labels(task_type, reason)
+            for queue in sorted(self._queues):
+                for counter in (self.submitted, self.completed, self.failed, self.cancelled):
+                    counter.labels(task_type, queue)
+                for reason in RETRY_REASONS:
+                    self.retried.labels(task_type, queue, reason)
         for reason in ("lost", "database_unavailable", "error"):
             self.heartbeat_failures.labels(reason)
 
@@ -228,24 +245,25 @@ class TaskMetrics:
         if task is None:  # heartbeat or delete: nothing to count
             return
         action, task_type = change.action, task.type
+        queue = task.queue if task.queue in self._queues else OTHER_QUEUE
         if action is Action.SUBMIT:
-            self.submitted.labels(task_type).inc()
+            self.submitted.labels(task_type, queue).inc()
         elif action is Action.CLAIM:
             if task.started_at is not None:
                 wait_s = (task.started_at - task.run_at).total_seconds()
                 self.queue_wait.labels(task_type).observe(max(0.0, wait_s))
         elif action is Action.COMPLETE:
-            self.completed.labels(task_type).inc()
+            self.completed.labels(task_type, queue).inc()
         elif action in (Action.FAIL, Action.RESCUE_EXHAUSTED):
-            self.failed.labels(task_type).inc()
+            self.failed.labels(task_type, queue).inc()
         elif action in (Action.ACKNOWLEDGE_CANCEL, Action.CANCEL):
-            self.cancelled.labels(task_type).inc()
+            self.cancelled.labels(task_type, queue).inc()
         elif action is Action.RETRY_LATER:
-            self.retried.labels(task_type, "error").inc()
+            self.retried.labels(task_type, queue, "error").inc()
         elif action is Action.RETRY:
-            self.retried.labels(task_type, "operator").inc()
+            self.retried.labels(task_type, queue, "operator").inc()
         elif action is Action.RESCUE:
-            self.retried.labels(task_type, "lease_expired").inc()
+            self.retried.labels(task_type, queue, "lease_expired").inc()
         outcome = _OUTCOMES.get(action)
         if outcome is not None and task.history:
             record = task.history[-1]

@@ -32,12 +32,12 @@ from cam_tasks.config import (
     AliyunProviderSettings,
     AuthSettings,
     AwsProviderSettings,
-    QueueDefinition,
     Settings,
     StaticProviderSettings,
 )
 from cam_tasks.domain import (
     ANONYMOUS,
+    DEFAULT_QUEUE,
     Clock,
     ConfigurationError,
     DatabaseUnavailableError,
@@ -70,7 +70,7 @@ from cam_tasks.repository import (
     open_stores,
     stores_for_database,
 )
-from cam_tasks.service import ScheduleService, TaskService, TaskWatcher
+from cam_tasks.service import QueueService, ScheduleService, TaskService, TaskWatcher
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web import (
     ApiLimits,
@@ -215,6 +215,17 @@ def build_authenticator(
         raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
 
 
+def declared_queues(settings: Settings, registry: ExecutorRegistry) -> dict[str, int]:
+    """Queue name -> concurrency of every queue this deployment knows: the settings'
+    ``[queues.NAME]`` and the default queue (:meth:`Settings.queue_concurrency`), plus the
+    ``queue`` an executor class declares (none: the default queue), which gets the default
+    queue's concurrency unless the settings give it one."""
+    declared = settings.queue_concurrency()
+    for spec in registry:
+        declared.setdefault(spec.queue, declared[DEFAULT_QUEUE])
+    return declared
+
+
 class CamTasks(Startable):
     """Everything one process needs: stores, registries, dispatcher, service, API.
 
@@ -298,19 +309,19 @@ class CamTasks(Startable):
         for executor in executors:
             self.registry.register(build(executor, plugins, what="an executor given to cam_tasks"))
         #: Prometheus metrics of this runtime, in a registry of its own (``metrics.registry``).
+        #: Every declared queue and its concurrency: :func:`declared_queues`, and the ones given
+        #: here (``queues``, which win).
+        self.queues: dict[str, int] = {
+            **declared_queues(self.settings, self.registry),
+            **(queues or {}),
+        }
         self.metrics = TaskMetrics(
             self.tasks,
             types=self.registry.types,
+            queues=self.queues,
             store_timeout_s=self.settings.monitoring.ready_timeout_s,
         )
         self.tasks.add_listener(self.metrics.task_changed)
-        #: Every declared queue and its concurrency: the settings' ``[queues.NAME]``, the ones
-        #: given here (``queues``, which win), and those executors name (default concurrency).
-        self.queues: dict[str, int] = {
-            **{spec.queue: QueueDefinition().concurrency for spec in self.registry},
-            **self.settings.queue_concurrency(),
-            **(queues or {}),
-        }
         #: Queue name -> worker slots of this process ([worker] queues selects; validated even
         #: API only, so a misnamed queue fails at start-up whatever the role).
         self.served_queues: dict[str, int] = _served_queues(
@@ -329,6 +340,7 @@ class CamTasks(Startable):
             self.registry,
             clock=self.clock,
             queues=self.served_queues,
+            paused=self.stores.queues.paused,
             key_slots=self.stores.slots if self.key_limits else None,
             key_limit=self.key_limits if self.key_limits else None,
             lease_s=queue.lease_s,
@@ -367,6 +379,13 @@ class CamTasks(Startable):
             poll_interval_s=scheduler.poll_interval_s,
             misfire=scheduler.misfire,
             misfire_grace_s=scheduler.misfire_grace_s,
+        )
+        #: The queues: declared ones with their concurrency, pause/resume (``/queues``).
+        self.queue_service = QueueService(
+            self.tasks,
+            self.stores.queues,
+            declared=self.queues,
+            clock=self.clock,
         )
         #: The schedule use cases (create, update, pause, resume, run now…).
         self.schedules = ScheduleService(
@@ -415,6 +434,7 @@ class CamTasks(Startable):
             stats=self.stats,
             workers=self.dispatcher,
             schedules=self.schedules,
+            queues=self.queue_service,
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
@@ -445,6 +465,7 @@ class CamTasks(Startable):
         await self.stores.inventory.initialize()
         await self.stores.schedules.initialize()
         await self.stores.slots.initialize()
+        await self.stores.queues.initialize()
         await self._declare_schedules()
         if self.workers:
             await self.dispatcher.start()

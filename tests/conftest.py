@@ -22,12 +22,15 @@ from cam_tasks.repository import (
     KeySlotRepository,
     MemoryAssetInventory,
     MemoryKeySlotRepository,
+    MemoryQueueRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
     MongoAssetInventory,
     MongoKeySlotRepository,
+    MongoQueueRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
+    QueueRepository,
     ScheduleRepository,
     TaskRepository,
 )
@@ -99,6 +102,11 @@ class Backend:
         if self.database is None:
             return MemoryAssetInventory()
         return MongoAssetInventory(self.database)
+
+    def queues(self) -> QueueRepository:
+        if self.database is None:
+            return MemoryQueueRepository()
+        return MongoQueueRepository(self.database)
 
 
 def _backend(request: pytest.FixtureRequest, name: str) -> Backend:

@@ -28,7 +28,7 @@ from cam_tasks.domain import (
     new_task,
 )
 from cam_tasks.executor import ExecutorRegistry, TaskContext
-from cam_tasks.metrics import TaskMetrics
+from cam_tasks.metrics import OTHER_QUEUE, TaskMetrics
 from cam_tasks.queue import Dispatcher
 from cam_tasks.repository import MemoryTaskRepository, ObservedTaskRepository
 from tests.support.waiting import eventually
@@ -75,9 +75,14 @@ async def test_registered_types_start_at_zero_so_rates_work_from_the_first_scrap
     store: Store,
 ) -> None:
     for name in ("submitted", "completed", "failed", "cancelled"):
-        assert store.value(f"cam_tasks_tasks_{name}_total", type="sync") == 0
+        assert store.value(f"cam_tasks_tasks_{name}_total", type="sync", queue="default") == 0
     for reason in ("error", "lease_expired", "operator"):
-        assert store.value("cam_tasks_tasks_retried_total", type="export", reason=reason) == 0
+        assert (
+            store.value(
+                "cam_tasks_tasks_retried_total", type="export", queue="default", reason=reason
+            )
+            == 0
+        )
     assert store.value("cam_tasks_heartbeat_failures_total", reason="lost") == 0
 
 
@@ -88,8 +93,8 @@ async def test_a_completed_task_counts_its_submit_its_wait_and_its_run_time(stor
     store.clock.advance(12.5)
     await store.repo.complete(claimed.lease, now=store.clock.now(), result=None)
 
-    assert store.value("cam_tasks_tasks_submitted_total", type="sync") == 1
-    assert store.value("cam_tasks_tasks_completed_total", type="sync") == 1
+    assert store.value("cam_tasks_tasks_submitted_total", type="sync", queue="default") == 1
+    assert store.value("cam_tasks_tasks_completed_total", type="sync", queue="default") == 1
     assert store.value("cam_tasks_queue_wait_seconds_sum", type="sync") == 2
     assert store.value("cam_tasks_queue_wait_seconds_count", type="sync") == 1
     duration = {"type": "sync", "outcome": "completed"}
@@ -117,14 +122,22 @@ async def test_failures_retries_and_cancellations_are_counted_once_each(store: S
     running = await store.claim("export")
     flagged = await store.repo.request_cancel(running.id, now=store.clock.now())
     assert flagged.status is TaskStatus.RUNNING  # only asked: not counted yet
-    assert store.value("cam_tasks_tasks_cancelled_total", type="export") == 0
+    assert store.value("cam_tasks_tasks_cancelled_total", type="export", queue="default") == 0
     await store.repo.acknowledge_cancel(running.lease, now=store.clock.now())
 
-    assert store.value("cam_tasks_tasks_retried_total", type="sync", reason="error") == 1
-    assert store.value("cam_tasks_tasks_retried_total", type="sync", reason="operator") == 1
-    assert store.value("cam_tasks_tasks_failed_total", type="sync") == 1
-    assert store.value("cam_tasks_tasks_cancelled_total", type="sync") == 1
-    assert store.value("cam_tasks_tasks_cancelled_total", type="export") == 1
+    assert (
+        store.value("cam_tasks_tasks_retried_total", type="sync", queue="default", reason="error")
+        == 1
+    )
+    assert (
+        store.value(
+            "cam_tasks_tasks_retried_total", type="sync", queue="default", reason="operator"
+        )
+        == 1
+    )
+    assert store.value("cam_tasks_tasks_failed_total", type="sync", queue="default") == 1
+    assert store.value("cam_tasks_tasks_cancelled_total", type="sync", queue="default") == 1
+    assert store.value("cam_tasks_tasks_cancelled_total", type="export", queue="default") == 1
     assert store.value("cam_tasks_task_duration_seconds_sum", type="sync", outcome="retry") == 3
     assert store.value("cam_tasks_task_duration_seconds_sum", type="sync", outcome="failed") == 4
     assert (
@@ -147,8 +160,13 @@ async def test_expired_leases_count_as_retries_or_failures(store: Store) -> None
         retried.id: TaskStatus.PENDING,
         last_attempt.id: TaskStatus.FAILED,
     }
-    assert store.value("cam_tasks_tasks_retried_total", type="sync", reason="lease_expired") == 1
-    assert store.value("cam_tasks_tasks_failed_total", type="export") == 1
+    assert (
+        store.value(
+            "cam_tasks_tasks_retried_total", type="sync", queue="default", reason="lease_expired"
+        )
+        == 1
+    )
+    assert store.value("cam_tasks_tasks_failed_total", type="export", queue="default") == 1
     # A rescued attempt's "run time" is how long nobody renewed it: not a duration.
     assert (
         store.value("cam_tasks_task_duration_seconds_count", type="sync", outcome="retry") is None
@@ -305,8 +323,8 @@ async def test_two_runtimes_in_one_process_keep_separate_registries() -> None:
 
     await first.submit()
 
-    assert first.value("cam_tasks_tasks_submitted_total", type="sync") == 1
-    assert second.value("cam_tasks_tasks_submitted_total", type="sync") == 0
+    assert first.value("cam_tasks_tasks_submitted_total", type="sync", queue="default") == 1
+    assert second.value("cam_tasks_tasks_submitted_total", type="sync", queue="default") == 0
     assert first.metrics.registry is not second.metrics.registry
 
 
@@ -328,3 +346,20 @@ def test_leaving_out_created_series_leaves_the_hosts_own_metrics_alone() -> None
     TaskMetrics(MemoryTaskRepository())
 
     assert b"host_requests_created" in generate_latest(host)
+
+
+async def test_task_counters_carry_the_declared_queue_and_bound_the_others() -> None:
+    clock = ManualClock(T0)
+    repo = ObservedTaskRepository(MemoryTaskRepository(clock=clock))
+    metrics = TaskMetrics(repo, types=("sync",), queues=("default", "bulk"))
+    repo.add_listener(metrics.task_changed)
+    for queue in ("bulk", "bulk", "default", "made-up-1", "made-up-2"):
+        await repo.insert(new_task(task_type="sync", params={}, now=T0, queue=queue))
+
+    def submitted(queue: str) -> float | None:
+        return metrics.registry.get_sample_value(
+            "cam_tasks_tasks_submitted_total", {"type": "sync", "queue": queue}
+        )
+
+    assert (submitted("bulk"), submitted("default"), submitted(OTHER_QUEUE)) == (2, 1, 2)
+    assert submitted("made-up-1") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Final
 
+from cam_tasks.cli.bulk import add_bulk_options, bulk_action, has_filter
 from cam_tasks.cli.exits import ExitCode, UsageError
 from cam_tasks.cli.render import stats_lines, task_fields, task_table
 from cam_tasks.cli.session import (
@@ -68,7 +69,11 @@ async def _submit(client: CamTasksClient, args: argparse.Namespace) -> int:
 
 async def _list(client: CamTasksClient, args: argparse.Namespace) -> int:
     page = await client.list(
-        task_type=args.type, statuses=csv_list(args.status), offset=args.offset, limit=args.limit
+        task_type=args.type,
+        statuses=csv_list(args.status),
+        queue=args.queue,
+        offset=args.offset,
+        limit=args.limit,
     )
     if args.json:
         print_json(page)
@@ -91,6 +96,11 @@ async def _delete(client: CamTasksClient, args: argparse.Namespace) -> int:
 
 
 async def _show(client: CamTasksClient, args: argparse.Namespace) -> int:
+    if args.command in ("cancel", "retry"):
+        if args.task_id is None:
+            return await bulk_action(client, args)
+        if has_filter(args):
+            raise UsageError(f"{args.command}: a task id or filter options, not both")
     actions = {"status": client.get, "cancel": client.cancel, "retry": client.retry}
     task = await actions[args.command](args.task_id)
     if args.json:
@@ -159,20 +169,26 @@ def add_task_commands(commands: Any, epilog: str) -> None:
     )
     listing.add_argument("--type", help="only this task type")
     listing.add_argument("--status", help="only these statuses, comma-separated")
+    listing.add_argument("--queue", help="only this queue")
     listing.add_argument("--offset", type=int, default=0)
     listing.add_argument("--limit", type=int, default=20)
     listing.set_defaults(handler=run_client, action=_list)
 
     for name, text in (
         ("status", "show one task"),
-        ("cancel", "cancel a pending task, or ask a running one to stop"),
-        ("retry", "re-run a failed or cancelled task"),
+        ("cancel", "cancel a pending task (or ask a running one to stop); or every match"),
+        ("retry", "re-run a failed or cancelled task; or every match"),
         ("delete", "delete a finished task"),
     ):
         command = commands.add_parser(
             name, parents=[common], help=text, epilog=epilog, formatter_class=formatter
         )
-        command.add_argument("task_id")
+        if name in ("cancel", "retry"):
+            # Without a task id, the filter options choose the tasks (prints how many).
+            command.add_argument("task_id", nargs="?")
+            add_bulk_options(command)
+        else:
+            command.add_argument("task_id")
         command.set_defaults(handler=run_client, action=_delete if name == "delete" else _show)
 
     watch = commands.add_parser(

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cam_tasks import __version__
+from cam_tasks.cli.bulk import add_queue_commands
 from cam_tasks.cli.commands import add_task_commands
 from cam_tasks.cli.exits import ExitCode, exit_codes_epilog
 from cam_tasks.cli.schedules import add_schedule_commands
@@ -33,6 +34,7 @@ def parser() -> argparse.ArgumentParser:
     add_worker_command(commands)
     add_task_commands(commands, epilog)
     add_schedule_commands(commands, epilog)
+    add_queue_commands(commands, epilog)
     return top
 
 

@@ -108,6 +108,10 @@ class TaskStats:
     since: datetime
     until: datetime
     types: tuple[TypeStats, ...] = field(default=())
+    #: The same tasks by queue: ``queue -> status -> count`` (every status present), for the
+    #: queues that have any. Empty when the store was not asked (a store's ``stats`` leaves it
+    #: to the service, which counts it with ``count_by_queue``).
+    queues: Mapping[str, Mapping[TaskStatus, int]] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[TaskStatus, int]:

@@ -2,8 +2,8 @@
 backend.
 
 ======================  ====================================================================
-``memory://``           MemoryTaskRepository + MemoryAssetInventory + MemoryScheduleRepository,
-                        in this process
+``memory://``           MemoryTaskRepository + MemoryAssetInventory + MemoryScheduleRepository
+                        + MemoryQueueRepository, in this process
 ``mongomock://[/db]``   the Mongo repositories on mongomock-motor (in process; needs the
                         ``mongomock-motor`` package)
 ``mongodb://…``         the Mongo repositories on ``pymongo.AsyncMongoClient``; the database
@@ -29,18 +29,21 @@ from cam_tasks.domain import Clock, ConfigurationError, SystemClock
 from cam_tasks.repository.memory import (
     MemoryAssetInventory,
     MemoryKeySlotRepository,
+    MemoryQueueRepository,
     MemoryScheduleRepository,
     MemoryTaskRepository,
 )
 from cam_tasks.repository.mongo import (
     MongoAssetInventory,
     MongoKeySlotRepository,
+    MongoQueueRepository,
     MongoScheduleRepository,
     MongoTaskRepository,
 )
 from cam_tasks.repository.protocol import (
     AssetInventory,
     KeySlotRepository,
+    QueueRepository,
     ScheduleRepository,
     TaskRepository,
 )
@@ -59,6 +62,7 @@ class Stores:
     close: Callable[[], Awaitable[None]]
     schedules: ScheduleRepository
     slots: KeySlotRepository
+    queues: QueueRepository
 
 
 def _closer(tasks: TaskRepository, client: Any = None) -> Callable[[], Awaitable[None]]:
@@ -87,6 +91,7 @@ def _mongo_stores(database: Any, backend: str, retention_s: float | None, client
         _closer(tasks, client),
         schedules=MongoScheduleRepository(database),
         slots=MongoKeySlotRepository(database),
+        queues=MongoQueueRepository(database),
     )
 
 
@@ -123,6 +128,7 @@ def _open_memory(uri: str, options: _Options) -> Stores:
         _closer(tasks),
         schedules=MemoryScheduleRepository(),
         slots=MemoryKeySlotRepository(),
+        queues=MemoryQueueRepository(),
     )
 
 

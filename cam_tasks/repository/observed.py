@@ -195,3 +195,22 @@ class ObservedTaskRepository:
     async def delete(self, task_id: str) -> None:
         await self.inner.delete(task_id)
         self._emit(TaskChange(Action.DELETE, task_id))
+
+    # -- bulk operator actions and per-queue counts (pass-through) ------------------------------
+
+    # A bulk write reports a count, not the tasks it changed: nothing is announced for it.
+    # Listeners that must see such changes (long polls, SSE) poll the store as they do for
+    # changes made by other instances.
+    async def retry_many(self, query: TaskFilter, *, now: datetime) -> int:
+        return await self.inner.retry_many(query, now=now)
+
+    async def cancel_many(self, query: TaskFilter, *, now: datetime) -> int:
+        return await self.inner.cancel_many(query, now=now)
+
+    async def delete_many(self, query: TaskFilter) -> int:
+        return await self.inner.delete_many(query)
+
+    async def count_by_queue(
+        self, query: TaskFilter | None = None
+    ) -> dict[str, dict[TaskStatus, int]]:
+        return await self.inner.count_by_queue(query)

@@ -39,6 +39,7 @@ __all__ = [
     "AssetInventory",
     "ClaimOrder",
     "KeySlotRepository",
+    "QueueRepository",
     "ScheduleRepository",
     "TaskRepository",
 ]
@@ -238,6 +239,32 @@ class TaskRepository(Protocol):
         """Delete a finished task. IllegalTransitionError while pending or running."""
         ...
 
+    # -- bulk operator actions and per-queue counts ----------------------------------------
+
+    async def retry_many(self, query: TaskFilter, *, now: datetime) -> int:
+        """:meth:`retry` every failed/cancelled task of ``query`` (other statuses are left
+        alone) in one write; the number retried. Not atomic across tasks: each task is changed
+        at most once, and one that moved on since is not touched."""
+        ...
+
+    async def cancel_many(self, query: TaskFilter, *, now: datetime) -> int:
+        """:meth:`request_cancel` every active task of ``query``: pending ones cancelled at once
+        (one write), running ones not yet asked to stop flagged ``cancel_requested`` (one
+        write); the number of tasks changed. Finished tasks are left alone."""
+        ...
+
+    async def delete_many(self, query: TaskFilter) -> int:
+        """Delete every finished task of ``query`` (active ones are left alone) in one write;
+        the number deleted."""
+        ...
+
+    async def count_by_queue(
+        self, query: TaskFilter | None = None
+    ) -> dict[str, dict[TaskStatus, int]]:
+        """``queue -> status -> count`` of the tasks of ``query`` (one read; every status
+        present for each queue listed, zeros included; queues without a task are absent)."""
+        ...
+
 
 class AssetInventory(Protocol):
     """The ``assets`` collection: what the last sync saw of each (provider, account, region,
@@ -422,4 +449,25 @@ class KeySlotRepository(Protocol):
 
     async def held(self) -> dict[str, int]:
         """How many slots each key with at least one holder has taken (one read)."""
+
+
+class QueueRepository(Protocol):
+    """The stored queue flags every instance honours (collection ``queues``): which queues are
+    paused. A queue never paused or resumed has no record and is not paused. Errors:
+    DatabaseUnavailableError when the store cannot be reached."""
+
+    async def initialize(self) -> None:
+        """Create indexes (idempotent). Call once before use."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the repository owns (not a database handle it was given). Idempotent."""
+        ...
+
+    async def set_paused(self, queue: str, paused: bool, *, now: datetime) -> None:
+        """Store whether ``queue`` is paused (an upsert: idempotent, last write wins)."""
+        ...
+
+    async def paused(self) -> frozenset[str]:
+        """The names of the paused queues, in one read (every dispatcher calls it each poll)."""
         ...

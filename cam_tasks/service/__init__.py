@@ -1,8 +1,9 @@
 """The service layer: task and schedule use cases shared by every front end (HTTP API, CLI,
 host code)."""
 
-from cam_tasks.service.errors import QueueFullError
+from cam_tasks.service.errors import QueueFullError, QueueNotFoundError
 from cam_tasks.service.notifier import TaskNotifier
+from cam_tasks.service.queues import QueueInfo, QueueService
 from cam_tasks.service.schedules import ScheduleNotifier, ScheduleService
 from cam_tasks.service.submission import Submitted, TaskSubmission
 from cam_tasks.service.tasks import (
@@ -24,6 +25,9 @@ __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_RETRIES_LIMIT",
     "QueueFullError",
+    "QueueInfo",
+    "QueueNotFoundError",
+    "QueueService",
     "ScheduleNotifier",
     "ScheduleService",
     "Submitted",

@@ -3,7 +3,8 @@
 ::
 
     CamTasksError                  (cam_tasks.domain)
-    └── QueueFullError             too many pending tasks: submit refused, retry later
+    ├── QueueFullError             too many pending tasks: submit refused, retry later
+    └── QueueNotFoundError         no queue of that name is declared (pause/resume)
 
 The domain's tree (``cam_tasks.domain.errors``) stays the root; this module only adds the
 refusals that depend on service configuration.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from cam_tasks.domain import CamTasksError
 
-__all__ = ["QueueFullError"]
+__all__ = ["QueueFullError", "QueueNotFoundError"]
 
 
 class QueueFullError(CamTasksError):
@@ -28,3 +29,13 @@ class QueueFullError(CamTasksError):
         self.pending = pending
         self.max_pending = max_pending
         self.retry_after_s = retry_after_s
+
+
+class QueueNotFoundError(CamTasksError):
+    """No queue called ``name`` is declared (in the settings or by an executor); ``known``
+    lists the declared ones."""
+
+    def __init__(self, name: str, known: frozenset[str]) -> None:
+        super().__init__(f"no queue {name!r} is declared")
+        self.name = name
+        self.known = known

@@ -9,6 +9,7 @@ layer (the composition root hands it the dispatcher).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from collections import deque
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
@@ -175,9 +176,17 @@ class StatsService:
                 "invalid statistics window",
                 [_problem("since", "must be earlier than until", "window")],
             )
-        return await self._repository.stats(
-            since=start, until=end, types=types, project_ids=_projects(principal)
+        projects = _projects(principal)
+        stats = await self._repository.stats(
+            since=start, until=end, types=types, project_ids=projects
         )
+        window = TaskFilter(
+            created_after=start,
+            created_before=end,
+            types=None if types is None else frozenset(types),
+            project_ids=projects,
+        )
+        return dataclasses.replace(stats, queues=await self._repository.count_by_queue(window))
 
     async def active_counts(
         self, *, principal: Principal | None = None
@@ -188,4 +197,16 @@ class StatsService:
         counts = await self._repository.count_by_status(query)
         return {
             status: counts.get(status, 0) for status in (TaskStatus.PENDING, TaskStatus.RUNNING)
+        }
+
+    async def active_counts_by_queue(
+        self, *, principal: Principal | None = None
+    ) -> dict[str, dict[TaskStatus, int]]:
+        """Pending and running tasks in the store per queue (all instances; those
+        ``principal`` sees), queues without any left out: one aggregation."""
+        query = TaskFilter(statuses=_ACTIVE, project_ids=_projects(principal))
+        counts = await self._repository.count_by_queue(query)
+        return {
+            queue: {status: per_queue.get(status, 0) for status in sorted(_ACTIVE)}
+            for queue, per_queue in sorted(counts.items())
         }

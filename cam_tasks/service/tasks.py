@@ -28,6 +28,8 @@ from cam_tasks.domain import (
     DEFAULT_QUEUE,
     MAX_PAGE_SIZE,
     SUBMIT_OPTIONS,
+    TRANSITIONS,
+    Action,
     Clock,
     InvalidParamsError,
     Permission,
@@ -81,6 +83,11 @@ _CHECKED_HERE = frozenset(
 )
 
 Problems = builtins.list[dict[str, Any]]
+
+# The statuses each bulk action may be asked about (its legal sources in the transition table).
+_RETRIABLE = TRANSITIONS[Action.RETRY].sources
+_ACTIVE = TRANSITIONS[Action.CANCEL].sources | TRANSITIONS[Action.REQUEST_CANCEL].sources
+_FINISHED = TRANSITIONS[Action.DELETE].sources
 
 
 def _problem(loc: str, msg: str, kind: str) -> dict[str, Any]:
@@ -551,3 +558,67 @@ class TaskService:
             call(self._notifier)
         except Exception:
             logger.warning("task notifier failed; the dispatcher will catch up", exc_info=True)
+
+    # -- bulk operator actions ----------------------------------------------------------------
+
+    async def retry_many(self, query: TaskFilter, *, principal: Principal | None = None) -> int:
+        """Re-run every failed or cancelled task matching ``query`` (and seen by
+        ``principal``), as :meth:`retry` would; the number retried.
+
+        ``query.statuses`` may name only failed/cancelled (:class:`InvalidParamsError`
+        otherwise); without it, both. :class:`AccessDeniedError` unless ``principal`` may
+        operate. One write per status group: not atomic across tasks, and a task that moved
+        on meanwhile is left alone. The local dispatcher finds the tasks on its next poll.
+        """
+        self._check_bulk(query, _RETRIABLE, "retry", principal)
+        count = await self._repository.retry_many(_scoped(query, principal), now=self._clock.now())
+        logger.info("tasks retried in bulk", extra={"count": count})
+        return count
+
+    async def cancel_many(self, query: TaskFilter, *, principal: Principal | None = None) -> int:
+        """Cancel every pending or running task matching ``query`` (and seen by
+        ``principal``), as :meth:`cancel` would: pending ones at once, running ones asked to
+        stop (their owners cancel them within one heartbeat). Returns how many were changed
+        (a running task already asked to stop is not counted again).
+
+        ``query.statuses`` may name only pending/running (:class:`InvalidParamsError`
+        otherwise); :class:`AccessDeniedError` unless ``principal`` may operate.
+        """
+        self._check_bulk(query, _ACTIVE, "cancel", principal)
+        count = await self._repository.cancel_many(_scoped(query, principal), now=self._clock.now())
+        logger.info("tasks cancelled in bulk", extra={"count": count})
+        return count
+
+    async def delete_many(self, query: TaskFilter, *, principal: Principal | None = None) -> int:
+        """Delete every finished task matching ``query`` (and seen by ``principal``); the
+        number deleted. Active tasks are never deleted.
+
+        At least one criterion is required (an empty filter is an :class:`InvalidParamsError`:
+        a clean-up says what it cleans); ``query.statuses`` may name only finished statuses.
+        :class:`AccessDeniedError` unless ``principal`` may operate.
+        """
+        if query.is_empty():
+            raise InvalidParamsError(
+                "a bulk delete needs a filter",
+                [_problem("filter", "give at least one criterion", "filter_required")],
+            )
+        self._check_bulk(query, _FINISHED, "delete", principal)
+        count = await self._repository.delete_many(_scoped(query, principal))
+        logger.info("tasks deleted in bulk", extra={"count": count})
+        return count
+
+    @staticmethod
+    def _check_bulk(
+        query: TaskFilter,
+        allowed: frozenset[TaskStatus],
+        action: str,
+        principal: Principal | None,
+    ) -> None:
+        if principal is not None:
+            principal.require(Permission.OPERATE)
+        if query.statuses is not None and not query.statuses <= allowed:
+            names = ", ".join(sorted(status.value for status in allowed))
+            raise InvalidParamsError(
+                f"invalid bulk {action}",
+                [_problem("status", f"{action} applies only to: {names}", "status")],
+            )

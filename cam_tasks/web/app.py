@@ -7,11 +7,12 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from cam_tasks.assets import ProviderRegistry
-from cam_tasks.service import ScheduleService, TaskService
+from cam_tasks.service import QueueService, ScheduleService, TaskService
 from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
 from cam_tasks.web.auth import Authenticate, authentication_middleware
+from cam_tasks.web.bulk_routes import bulk_routes, purge_routes
 from cam_tasks.web.cors import enable_cors
 from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
@@ -19,6 +20,7 @@ from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
 from cam_tasks.web.log_context import request_id_middleware
 from cam_tasks.web.provider_routes import PROVIDERS_KEY, provider_routes
+from cam_tasks.web.queue_routes import QUEUES_KEY, queue_routes
 from cam_tasks.web.requests import (
     BODY_READ_TIMEOUT_S_KEY,
     DEFAULT_BODY_READ_TIMEOUT_S,
@@ -50,6 +52,7 @@ def create_api(
     workers: WorkerPool | None = None,
     schedules: ScheduleService | None = None,
     providers: ProviderRegistry | None = None,
+    queues: QueueService | None = None,
 ) -> web.Application:
     """The task API over ``service``, meant to be mounted by a host application::
 
@@ -71,7 +74,9 @@ def create_api(
 
     With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
     ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
-    ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``.
+    ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``; with
+    ``queues``, ``GET /queues`` and ``POST /queues/{name}/pause|resume``. The bulk routes
+    (``POST /tasks/retry``, ``POST /tasks/cancel``, ``DELETE /tasks``) are always served.
     ``/openapi.json`` (the OpenAPI document of
     the routes served, generated from their models and ``service.registry``) and ``/docs`` (a
     page showing it) are always served, without authentication.
@@ -108,8 +113,11 @@ def create_api(
     app[BODY_READ_TIMEOUT_S_KEY] = body_read_timeout_s
     app[WATCHER_KEY] = watcher
     app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
+    # POST, DELETE and GET /tasks in a row: one resource (see bulk_routes.purge_routes).
     app.add_routes(submit_routes)
+    app.add_routes(purge_routes)
     app.add_routes(routes)
+    app.add_routes(bulk_routes)
     app.add_routes(events.routes)
     if stats is not None and workers is not None:
         app[STATS_KEY] = stats
@@ -121,6 +129,9 @@ def create_api(
     if providers is not None:
         app[PROVIDERS_KEY] = providers
         app.add_routes(provider_routes)
+    if queues is not None:
+        app[QUEUES_KEY] = queues
+        app.add_routes(queue_routes)
     add_docs(app)
 
     async def stop_waiting(_: web.Application) -> None:

@@ -50,7 +50,7 @@ from cam_tasks.domain import (
     TaskNotFoundError,
     UnknownTaskTypeError,
 )
-from cam_tasks.service import QueueFullError
+from cam_tasks.service import QueueFullError, QueueNotFoundError
 from cam_tasks.web.auth import AuthenticationError
 from cam_tasks.web.envelope import error_response
 from cam_tasks.web.limits import RateLimitedError
@@ -165,6 +165,10 @@ def _schedule_conflict(exc: ScheduleConflictError) -> tuple[str, Details]:
     return f"schedule conflict: {exc.reason}", [{"name": exc.name}]
 
 
+def _queue_not_found(exc: QueueNotFoundError) -> tuple[str, Details]:
+    return "queue not found", [{"name": exc.name, "known": sorted(exc.known)}]
+
+
 def _unavailable(_exc: DatabaseUnavailableError) -> tuple[str, Details]:
     # A store that timed out mid-write may have applied it: a blind retry of a submit can
     # create a second task, a retry with the same Idempotency-Key returns the first.
@@ -184,6 +188,7 @@ ERROR_RULES: Final[Mapping[type[CamTasksError], ErrorRule]] = {
     ActiveTaskExistsError: ErrorRule(409, "conflict", _active_exists),
     ScheduleNotFoundError: ErrorRule(404, "not_found", _schedule_not_found),
     ScheduleConflictError: ErrorRule(409, "conflict", _schedule_conflict),
+    QueueNotFoundError: ErrorRule(404, "not_found", _queue_not_found),
     UnknownTaskTypeError: ErrorRule(422, "unknown_task_type", _unknown_type),
     InvalidParamsError: ErrorRule(422, "validation_error", _invalid),
     QueueFullError: ErrorRule(429, "queue_full", _queue_full, _retry_after),

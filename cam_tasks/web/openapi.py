@@ -68,6 +68,7 @@ _PATH_PARAMETER = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 _TAGS: Final = {
     "tasks": "Submit, follow, cancel, retry and delete tasks.",
     "statistics": "Task statistics and this instance's queue.",
+    "queues": "The cluster's queues: concurrency, active tasks, pause and resume.",
     "schedules": "Cron schedules that fire tasks (admin only).",
     "assets": "The providers that can be synced, and the assets they wrote.",
     "documentation": "This document, for programs and for people.",

@@ -28,6 +28,7 @@ from pydantic import (
 
 from cam_tasks.domain import (
     MAX_PAGE_SIZE,
+    QUEUE_NAME_PATTERN,
     SUBMIT_OPTIONS,
     AttemptRecord,
     Priority,
@@ -165,7 +166,7 @@ SUBMIT_BATCH: Final = TypeAdapter(
 
 #: The only query keys ``GET /tasks`` accepts.
 LIST_QUERY_KEYS: Final = frozenset(
-    {"type", "status", "created_by", "offset", "limit", "updated_since"}
+    {"type", "status", "created_by", "offset", "limit", "updated_since", "queue"}
 )
 #: Longest ``created_by`` a list may filter on (principal names and ``schedule:<name>`` are
 #: far shorter).
@@ -190,6 +191,9 @@ class ListTasksQuery(BaseModel):
     limit: int = Field(default=20, ge=1, le=MAX_PAGE_SIZE)
     #: Only tasks written at or after this instant (RFC 3339 with an offset or ``Z``).
     updated_since: UtcInstant | None = None
+    queue: str | None = Field(
+        default=None, pattern=QUEUE_NAME_PATTERN, description="Only the tasks of this queue."
+    )
 
     @field_validator("status", mode="before")
     @classmethod
@@ -204,6 +208,7 @@ class ListTasksQuery(BaseModel):
             statuses=self.status,
             created_by=self.created_by,
             updated_since=self.updated_since,
+            queues=None if self.queue is None else frozenset({self.queue}),
         )
 
 

@@ -1,10 +1,11 @@
 """The statistics endpoints of the API (mounted with it, so they answer in its envelope):
 
 - ``GET /tasks/stats?since=&until=&type=``: counts by status, success rate and durations of the
-  tasks created in ``[since, until)`` (default: the last 24 h), per type, computed in the store;
+  tasks created in ``[since, until)`` (default: the last 24 h), per type and per queue,
+  computed in the store;
 - ``GET /queue/stats``: this instance's dispatcher (buffer, workers), the pending and running
-  tasks in the store (all instances), and how many tasks this instance completed in the last
-  minute.
+  tasks in the store (all instances; in all and per queue), and how many tasks this instance
+  completed in the last minute.
 
 Task counts cover what the caller sees: every task for an admin, the tasks of its projects for
 anyone else (the dispatcher's own figures are the instance's, whoever asks).
@@ -121,10 +122,16 @@ class TypeStatsView(BaseModel):
         )
 
 
+class QueueCountsView(BaseModel):
+    queue: str
+    counts: dict[str, int]
+    total: int
+
+
 class TaskStatsView(BaseModel):
     """Tasks created in ``[since, until)``: every status counted (zeros included), all types
-    together and per type. ``success_rate`` is completed / (completed + failed), null when
-    neither happened."""
+    together, per type and per queue. ``success_rate`` is completed / (completed + failed),
+    null when neither happened."""
 
     since: UtcDatetime
     until: UtcDatetime
@@ -132,6 +139,7 @@ class TaskStatsView(BaseModel):
     total: int
     success_rate: float | None
     types: list[TypeStatsView]
+    queues: list[QueueCountsView] = Field(description="The same tasks by queue, by name.")
 
     @classmethod
     def of(cls, stats: TaskStats) -> TaskStatsView:
@@ -142,6 +150,10 @@ class TaskStatsView(BaseModel):
             total=stats.total,
             success_rate=stats.success_rate,
             types=[TypeStatsView.of(entry) for entry in stats.types],
+            queues=[
+                QueueCountsView(queue=queue, counts=_counts(counts), total=sum(counts.values()))
+                for queue, counts in sorted(stats.queues.items())
+            ],
         )
 
 
@@ -170,6 +182,9 @@ class QueueStatsView(BaseModel):
     workers: WorkersView
     held: int = Field(description="Tasks this instance has claimed and not finished.")
     tasks: dict[str, int] = Field(description="Pending and running tasks in the store.")
+    queues: dict[str, dict[str, int]] = Field(
+        description="Pending and running tasks in the store per queue (queues with any)."
+    )
     throughput: ThroughputView
 
 
@@ -229,7 +244,9 @@ async def queue_stats(request: web.Request) -> web.Response:
         )
     service = request.app[STATS_KEY]
     dispatcher = request.app[WORKERS_KEY].stats()
-    active = await service.active_counts(principal=principal_of(request))
+    principal = principal_of(request)
+    active = await service.active_counts(principal=principal)
+    by_queue = await service.active_counts_by_queue(principal=principal)
     meter = service.throughput
     completed = meter.completed()
     view = QueueStatsView(
@@ -239,6 +256,10 @@ async def queue_stats(request: web.Request) -> web.Response:
         workers=WorkersView(busy=dispatcher.busy_workers, total=dispatcher.worker_count),
         held=dispatcher.held,
         tasks={status.value: count for status, count in active.items()},
+        queues={
+            queue: {status.value: count for status, count in counts.items()}
+            for queue, counts in by_queue.items()
+        },
         throughput=ThroughputView(
             completed=completed, window_s=meter.window_s, per_s=completed / meter.window_s
         ),

@@ -210,6 +210,12 @@ async def test_a_sync_submitted_from_the_dashboard_runs_to_100_percent(driver: A
         assert '"status": "completed"' in detail
         assert '"added_count"' in detail
         assert await page.text("detail-stream") == "finished"
+        # The task's queue shows in its row and in the panel's title.
+        assert await page.text("detail-id") == f"{task_id} (queue default)"
+        queue = await run(
+            lambda: driver.find_element(page.by.CSS_SELECTOR, f"{page.row(task_id)} .queue").text
+        )
+        assert queue == "default"
 
         ARTIFACTS.mkdir(exist_ok=True)
         assert await run(driver.save_screenshot, str(ARTIFACTS / "dashboard.png"))

@@ -234,6 +234,10 @@ async def test_every_query_shape_is_served_by_an_index(wire_db: Any) -> None:
         ({"project_id": {"$in": ["p1"]}}, newest),
         ({"updated_at": {"$gte": T0}}, newest),
         ({"idempotency_key": {"$type": "string", "$eq": "k"}}, []),
+        ({"queue": {"$in": ["bulk"]}}, newest),
+        ({"queue": {"$in": ["default", None]}}, newest),
+        ({"status": {"$in": ["pending", "running"]}, "queue": {"$in": ["bulk"]}}, []),
+        ({"status": {"$in": ["completed", "failed"]}, "completed_at": {"$lt": T0}}, []),
     ]
     for query, sort in shapes:
         cursor = wire_db["tasks"].find(query)

@@ -894,3 +894,18 @@ async def test_a_retry_is_refused_while_another_task_holds_its_unique_key(repo: 
     retried = await repo.retry("old", now=at(5))
     assert retried.status is TaskStatus.PENDING
     assert (await repo.insert(make("third", unique_key="k"))).id == "old"
+
+
+async def test_a_bulk_retry_passes_over_tasks_whose_unique_key_is_held(repo: Repo) -> None:
+    for task_id in ("old", "plain"):
+        failed = await running(repo, make(task_id, task_type=task_id, unique_key=None))
+        await repo.fail(failed.lease, now=at(1), error=BOOM)
+    keyed = await running(repo, make("keyed", task_type="keyed", unique_key="k"))
+    await repo.fail(keyed.lease, now=at(1), error=BOOM)
+    holder = await repo.insert(make("holder", created=2, unique_key="k"))
+
+    count = await repo.retry_many(TaskFilter(statuses=frozenset({TaskStatus.FAILED})), now=at(3))
+
+    assert count == 2
+    assert (await repo.get("keyed")).status is TaskStatus.FAILED  # its key is the holder's
+    assert (await repo.insert(make("again", unique_key="k"))).id == holder.id

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 import cam_tasks
+from cam_tasks.config import QueueDefinition
 from cam_tasks.domain import PermanentError
 from cam_tasks.executor import TaskContext
 from tests.security.support import (
@@ -120,7 +121,8 @@ async def faulty(mongomock_db: Any) -> AsyncIterator[Faulty]:
     host = web.Application()
     runtime = cam_tasks.setup(
         host,
-        cam_tasks.Settings(),
+        # A queue named as _every_route fills `{name}`: its pause reaches the database.
+        cam_tasks.Settings(queues={"nightly": QueueDefinition()}),
         executors=[EchoExecutor(), FailingExecutor()],
         database=database,
         authenticate=authenticator(),

@@ -194,8 +194,12 @@ async def test_the_scrape_counts_what_the_api_did(serve: Any) -> None:
         for family in text_string_to_metric_families(await response.text())
         for sample in family.samples
     }
-    assert samples[("cam_tasks_tasks_submitted_total", (("type", "echo"),))] == 1
-    assert samples[("cam_tasks_tasks_completed_total", (("type", "echo"),))] == 1
+    assert (
+        samples[("cam_tasks_tasks_submitted_total", (("queue", "default"), ("type", "echo")))] == 1
+    )
+    assert (
+        samples[("cam_tasks_tasks_completed_total", (("queue", "default"), ("type", "echo")))] == 1
+    )
     assert samples[("cam_tasks_tasks", (("status", "pending"),))] == 0
     assert samples[("cam_tasks_workers", ())] == 5
     assert samples[("cam_tasks_dispatcher_running", ())] == 1

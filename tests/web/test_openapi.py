@@ -198,7 +198,15 @@ def test_bearer_tokens_are_documented_and_anonymous_use_allowed_for(
 
 def test_queries_are_typed_and_bounded(document: dict[str, Any]) -> None:
     parameters = {p["name"]: p for p in document["paths"]["/tasks"]["get"]["parameters"]}
-    assert set(parameters) == {"type", "status", "created_by", "offset", "limit", "updated_since"}
+    assert set(parameters) == {
+        "type",
+        "status",
+        "created_by",
+        "offset",
+        "limit",
+        "updated_since",
+        "queue",
+    }
     assert parameters["created_by"]["schema"].items() >= {"type": "string", "minLength": 1}.items()
     assert parameters["limit"]["schema"].items() >= {"minimum": 1, "maximum": 200}.items()
     assert parameters["status"]["style"] == "form"

@@ -122,6 +122,7 @@ async def test_task_stats_count_rate_and_time_the_tasks_of_the_window(server: Se
                 "duration_s": {"count": 4, "avg": 2.5, "p50": 2.0, "p95": 4.0},
             }
         ],
+        "queues": [{"queue": "default", "counts": counts, "total": 6}],
     }
 
 
@@ -209,6 +210,7 @@ async def test_queue_stats_show_workers_buffer_store_and_throughput(
         "workers": {"busy": 0, "total": 2},
         "held": 0,
         "tasks": {"pending": 0, "running": 0},
+        "queues": {},
         "throughput": {"completed": 0, "window_s": 60.0, "per_s": 0.0},
     }
 
@@ -223,11 +225,13 @@ async def test_queue_stats_show_workers_buffer_store_and_throughput(
     busy = await eventually(queue, lambda q: q["held"] == 2 and q["workers"]["busy"] == 2)
     assert busy["buffer"] == {"size": 0, "capacity": 0}
     assert busy["tasks"] == {"pending": 4, "running": 2}  # running = executing, nothing more
+    assert busy["queues"] == {"default": {"pending": 4, "running": 2}}
 
     gate.open.set()
     done = await eventually(queue, lambda q: q["throughput"]["completed"] == 6)
     assert done["throughput"]["per_s"] == pytest.approx(0.1)
     assert done["tasks"] == {"pending": 0, "running": 0}
+    assert done["queues"] == {}
 
     server.clock.advance(61)  # completions older than the window no longer count
     later = await queue()

@@ -3,6 +3,7 @@ process, laid out as ``mongo/`` is and held to the same contract suites. Nothing
 process."""
 
 from cam_tasks.repository.memory.inventory import MemoryAssetInventory
+from cam_tasks.repository.memory.queues import MemoryQueueRepository
 from cam_tasks.repository.memory.schedules import MemoryScheduleRepository
 from cam_tasks.repository.memory.slots import MemoryKeySlotRepository
 from cam_tasks.repository.memory.tasks import MemoryTaskRepository
@@ -10,6 +11,7 @@ from cam_tasks.repository.memory.tasks import MemoryTaskRepository
 __all__ = [
     "MemoryAssetInventory",
     "MemoryKeySlotRepository",
+    "MemoryQueueRepository",
     "MemoryScheduleRepository",
     "MemoryTaskRepository",
 ]

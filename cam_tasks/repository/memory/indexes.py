@@ -255,6 +255,12 @@ class MemoryIndexes:
                 total += 1
         return page, total
 
+    def ids(self, query: TaskFilter, matches: Callable[[str], bool] | None) -> list[str]:
+        """Ids of every task of ``query`` (``matches`` as in :meth:`page`), newest first: the
+        narrowest type/status lists, filtered. A list, so the caller may change the tasks."""
+        keys = _newest_first(self._select(query))
+        return [task_id for _, task_id in keys if matches is None or matches(task_id)]
+
     def count_status(self, status: TaskStatus) -> int:
         return len(self._by_status.get(status, ()))
 

@@ -74,9 +74,26 @@ _SYSTEM_CLOCK = SystemClock()  # stateless: one shared default
 def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], bool] | None:
     """The criteria no sorted index serves, as a check of one task id (None: there are none)."""
     created_by, project_ids, since = query.created_by, query.project_ids, query.updated_since
-    if created_by is None and project_ids is None and since is None:
+    queues, error_types = query.queues, query.error_types
+    after, before = query.finished_after, query.finished_before
+    born_after, born_before = query.created_after, query.created_before
+    criteria = (created_by, project_ids, since, queues, error_types, after, before)
+    if all(value is None for value in (*criteria, born_after, born_before)):
         return None
     floor = None if since is None else to_millis(since)
+    after = None if after is None else to_millis(after)
+    before = None if before is None else to_millis(before)
+    born_after = None if born_after is None else to_millis(born_after)
+    born_before = None if born_before is None else to_millis(born_before)
+
+    def finished_in(completed_at: datetime | None) -> bool:
+        if after is None and before is None:
+            return True
+        return (
+            completed_at is not None
+            and (after is None or completed_at >= after)
+            and (before is None or completed_at < before)
+        )
 
     def matches(task_id: str) -> bool:
         task = tasks[task_id]
@@ -84,6 +101,11 @@ def _residual(query: TaskFilter, tasks: Mapping[str, Task]) -> Callable[[str], b
             (created_by is None or task.created_by == created_by)
             and (project_ids is None or task.project_id in project_ids)
             and (floor is None or task.updated_at >= floor)
+            and (queues is None or task.queue in queues)
+            and (error_types is None or (task.error is not None and task.error.type in error_types))
+            and finished_in(task.completed_at)
+            and (born_after is None or task.created_at >= born_after)
+            and (born_before is None or task.created_at < born_before)
         )
 
     return matches
@@ -403,3 +425,57 @@ class MemoryTaskRepository(Initializable):
         task = self._get(task_id)
         check_transition(task_id, task.status, Action.DELETE)
         self._remove(task)
+
+    # -- bulk operator actions and per-queue counts ---------------------------------------------
+
+    def _matching(self, query: TaskFilter, action: Action) -> builtins.list[Task]:
+        """The tasks of ``query`` in the legal source statuses of ``action``."""
+        self._prune()
+        narrowed = query.within(TRANSITIONS[action].sources)
+        if narrowed is None:
+            return []
+        ids = self._indexes.ids(narrowed, _residual(narrowed, self._tasks))
+        return [self._tasks[task_id] for task_id in ids]
+
+    async def retry_many(self, query: TaskFilter, *, now: datetime) -> int:
+        change = retry_change(now=now)
+        count = 0
+        for task in self._matching(query, Action.RETRY):
+            key = active_key_of(task.model_copy(update={"status": TaskStatus.PENDING}))
+            if key is not None and key in self._active:
+                continue  # another active task holds its unique key: left as it is
+            self._apply(task, change)
+            count += 1
+        return count
+
+    async def cancel_many(self, query: TaskFilter, *, now: datetime) -> int:
+        pending = self._matching(query, Action.CANCEL)
+        cancel = cancel_change(now=now, retention_s=self._retention_s)
+        for task in pending:
+            self._apply(task, cancel)
+        # A running task already asked to stop is not asked again (nor counted twice).
+        running = [
+            t for t in self._matching(query, Action.REQUEST_CANCEL) if not t.cancel_requested
+        ]
+        flag = cancel_flag_change(now=now)
+        for task in running:
+            self._apply(task, flag)
+        return len(pending) + len(running)
+
+    async def delete_many(self, query: TaskFilter) -> int:
+        tasks = self._matching(query, Action.DELETE)
+        for task in tasks:
+            self._remove(task)
+        return len(tasks)
+
+    async def count_by_queue(
+        self, query: TaskFilter | None = None
+    ) -> dict[str, dict[TaskStatus, int]]:
+        """One pass over the tasks of ``query``'s statuses (the status lists are the index)."""
+        self._prune()
+        query = query or TaskFilter()
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        for task_id in self._indexes.ids(query, _residual(query, self._tasks)):
+            task = self._tasks[task_id]
+            counts.setdefault(task.queue, dict.fromkeys(TaskStatus, 0))[task.status] += 1
+        return counts

@@ -18,6 +18,11 @@ follow the ESR rule: Equality fields first, then the Sort fields, then Range fie
 - ``list_*``: the list filters that have one (all, status, type, type+status, created_by,
   project_id) followed by ``created_at``, ``_id``, walked backwards for newest first; ``count``
   with the same filter uses the same index.
+- ``list_queue``: ``?queue=`` (``queue`` = / ``$in``) followed by the list order.
+- ``queue_status``: the per-queue counts of pending and running tasks (``GET /queues``,
+  ``/queue/stats``): a ``$match`` on ``status`` and a ``$group`` by (queue, status), covered.
+- ``finished``: the bulk operations over finished tasks (``status`` =, ``completed_at`` range:
+  ``finished_before`` / ``finished_after``).
 - ``updated_at``: the ``updated_since`` range.
 - ``idempotency_key``: unique, PARTIAL on string keys only, so the many tasks without a key
   (stored as null) never collide; lookups add ``$type: "string"`` so the planner can use it.
@@ -37,6 +42,10 @@ Reads by ``_id`` (get, fenced writes, operator actions, delete) use the built-in
   and its "earliest next fire time" lookup (limit 1).
 - ``firing``: PARTIAL on documents whose ``firing_at`` is a date: the fires claimed but not yet
   recorded (normally none, so the index stays empty).
+
+``queues`` collection (:data:`QUEUE_INDEXES`): one document per queue that was ever paused or
+resumed, ``_id`` = the queue's name; ``paused``: the paused queues, read by every dispatcher
+each poll interval (``paused = true``).
 
 ``assets`` collection (:data:`INVENTORY_INDEXES`):
 
@@ -60,9 +69,11 @@ from cam_tasks.repository.mongo.driver import unavailable_as_domain_error
 
 __all__ = [
     "INVENTORY_INDEXES",
+    "QUEUE_INDEXES",
     "SCHEDULE_INDEXES",
     "TASK_INDEXES",
     "create_indexes",
+    "create_queue_indexes",
     "create_schedule_indexes",
     "create_task_indexes",
 ]
@@ -106,6 +117,9 @@ TASK_INDEXES: tuple[IndexModel, ...] = (
     ),
     IndexModel([("created_by", ASCENDING), *_NEWEST_FIRST], name="list_created_by"),
     IndexModel([("project_id", ASCENDING), *_NEWEST_FIRST], name="list_project"),
+    IndexModel([("queue", ASCENDING), *_NEWEST_FIRST], name="list_queue"),
+    IndexModel([("queue", ASCENDING), ("status", ASCENDING)], name="queue_status"),
+    IndexModel([("status", ASCENDING), ("completed_at", ASCENDING)], name="finished"),
     IndexModel([("updated_at", ASCENDING)], name="updated_at"),
     IndexModel(
         [("idempotency_key", ASCENDING)],
@@ -173,3 +187,11 @@ INVENTORY_INDEXES: tuple[IndexModel, ...] = (
     IndexModel([(f, ASCENDING) for f in ASSET_KEY_FIELDS], name="asset_key", unique=True),
     IndexModel([(f, ASCENDING) for f in ASSET_SORT_FIELDS], name="asset_order"),
 )
+
+
+QUEUE_INDEXES: tuple[IndexModel, ...] = (IndexModel([("paused", ASCENDING)], name="paused"),)
+
+
+async def create_queue_indexes(collection: Any) -> list[str]:
+    """Create :data:`QUEUE_INDEXES` (see :func:`create_indexes`). Idempotent."""
+    return await create_indexes(collection, QUEUE_INDEXES)

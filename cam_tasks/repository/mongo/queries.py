@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from cam_tasks.domain import TRANSITIONS, Action, TaskFilter, TaskStatus, to_millis
+from cam_tasks.domain import DEFAULT_QUEUE, TRANSITIONS, Action, TaskFilter, TaskStatus, to_millis
 from cam_tasks.domain.changes import Change
 from cam_tasks.repository.documents import ACTIVE_KEY, encode_value
 
@@ -74,4 +74,31 @@ def filter_to_query(query: TaskFilter | None) -> dict[str, Any]:
         document["project_id"] = {"$in": sorted(query.project_ids)}
     if query.updated_since is not None:
         document["updated_at"] = {"$gte": to_millis(query.updated_since)}
+    if query.queues is not None:
+        document["queue"] = _queues(query.queues)
+    if query.error_types is not None:
+        document["error.type"] = {"$in": sorted(query.error_types)}
+    finished: dict[str, Any] = {}
+    if query.finished_after is not None:
+        finished["$gte"] = to_millis(query.finished_after)
+    if query.finished_before is not None:
+        finished["$lt"] = to_millis(query.finished_before)
+    if finished:
+        document["completed_at"] = finished
+    created: dict[str, Any] = {}
+    if query.created_after is not None:
+        created["$gte"] = to_millis(query.created_after)
+    if query.created_before is not None:
+        created["$lt"] = to_millis(query.created_before)
+    if created:
+        document["created_at"] = created
     return document
+
+
+def _queues(queues: Collection[str]) -> Any:
+    # Tasks stored before Task.queue existed have no field and read back in the default queue:
+    # match them too (`null` matches a missing field, and the index holds it as null).
+    values: list[str | None] = [*sorted(queues)]
+    if DEFAULT_QUEUE in queues:
+        values.append(None)
+    return {"$in": values}

@@ -58,6 +58,7 @@ from cam_tasks.domain import (
     utc,
 )
 from cam_tasks.domain.changes import (
+    Change,
     cancel_action,
     cancel_change,
     cancel_flag_change,
@@ -572,3 +573,83 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             if status not in TRANSITIONS[Action.DELETE].sources:
                 break
         raise IllegalTransitionError(task_id, status.value, Action.DELETE.value)
+
+    # -- bulk operator actions and per-queue counts ---------------------------------------------
+
+    async def _update_many(
+        self, query: TaskFilter, action: Action, change: Change, **extra: Any
+    ) -> int:
+        """One ``update_many`` applying ``change`` to the tasks of ``query`` in the legal source
+        statuses of ``action`` (the status condition is in the filter: a task that moved on
+        since the caller looked is left alone)."""
+        narrowed = query.within(TRANSITIONS[action].sources)
+        if narrowed is None:
+            return 0
+        async with driver.unavailable_as_domain_error():
+            result = await self._collection.update_many(
+                {**filter_to_query(narrowed), **extra}, encode_change(change)
+            )
+        return int(result.modified_count)
+
+    async def retry_many(self, query: TaskFilter, *, now: datetime) -> int:
+        """Tasks without a unique key in one ``update_many``; those with one one by one, as
+        :meth:`retry` does (each takes its key back; one whose key another active task holds
+        is left as it is and not counted)."""
+        count = await self._update_many(query, Action.RETRY, retry_change(now=now), unique_key=None)
+        narrowed = query.within(TRANSITIONS[Action.RETRY].sources)
+        if narrowed is None:
+            return count
+        async with driver.unavailable_as_domain_error():
+            cursor = self._collection.find(
+                {**filter_to_query(narrowed), "unique_key": {"$type": "string"}}, {"_id": True}
+            )
+            keyed: list[dict[str, Any]] = await cursor.to_list(None)
+        for document in keyed:
+            try:
+                await self.retry(document["_id"], now=now)
+                count += 1
+            except (ActiveTaskExistsError, IllegalTransitionError, TaskNotFoundError):
+                continue  # its key is held, or it moved on or went since the read
+        return count
+
+    async def cancel_many(self, query: TaskFilter, *, now: datetime) -> int:
+        cancelled = await self._update_many(
+            query, Action.CANCEL, cancel_change(now=now, retention_s=self._retention_s)
+        )
+        # A running task already asked to stop is not asked again (nor counted twice).
+        flagged = await self._update_many(
+            query,
+            Action.REQUEST_CANCEL,
+            cancel_flag_change(now=now),
+            cancel_requested={"$ne": True},
+        )
+        return cancelled + flagged
+
+    async def delete_many(self, query: TaskFilter) -> int:
+        narrowed = query.within(TRANSITIONS[Action.DELETE].sources)
+        if narrowed is None:
+            return 0
+        async with driver.unavailable_as_domain_error():
+            result = await self._collection.delete_many(filter_to_query(narrowed))
+        return int(result.deleted_count)
+
+    async def count_by_queue(
+        self, query: TaskFilter | None = None
+    ) -> dict[str, dict[TaskStatus, int]]:
+        """One aggregation grouped by (queue, status), served by the ``queue_status`` index."""
+        pipeline = [
+            {"$match": filter_to_query(query)},
+            {"$group": {"_id": {"q": "$queue", "s": "$status"}, "count": {"$sum": 1}}},
+        ]
+        async with driver.unavailable_as_domain_error():
+            groups = await driver.aggregate(self._collection, pipeline)
+        counts: dict[str, dict[TaskStatus, int]] = {}
+        for group in groups:
+            key = group["_id"]
+            status = key.get("s")
+            if status not in TaskStatus.__members__.values():
+                continue
+            queue = key.get("q") or DEFAULT_QUEUE  # stored before Task.queue existed
+            per_queue = counts.setdefault(queue, dict.fromkeys(TaskStatus, 0))
+            per_queue[TaskStatus(status)] += int(group["count"])
+        return counts

@@ -149,7 +149,8 @@
       "tr",
       { "data-task-id": task.id, "data-status": task.status },
       el("td", null, el("button", { type: "button", class: "task-id", title: task.id, text: shortId(task.id), on: { click: () => openDetail(task.id) } })),
-      el("td", { text: task.type }),
+      // The queue under the type (older servers send none).
+      el("td", null, task.type, task.queue ? el("span", { class: "queue", title: "queue", text: task.queue }) : null),
       status,
       el(
         "td",
@@ -359,6 +360,7 @@
   }
 
   function showDetail(task, how) {
+    $("detail-id").textContent = task.queue ? `${task.id} (queue ${task.queue})` : task.id;
     $("detail-body").textContent = JSON.stringify(task, null, 2);
     $("detail-stream").textContent = TERMINAL.has(task.status) ? "finished" : `live (${how})`;
     if (state.tasks.has(task.id) && fits(task, filters())) {
