@@ -470,6 +470,14 @@ class Dispatcher(Startable):
                 freed = True
         return freed
 
+    async def _sweep_key_slots(self) -> None:
+        """Free the slots of full keys whose holder's attempt no longer runs: a holder whose
+        release was lost (its process died between finishing and freeing, or could not reach
+        the store) would otherwise keep the key full. Claims pass over full keys, so this sweep,
+        run with every rescue, is what reopens them."""
+        for key in await self._full_keys():
+            await self._evict_stale_holders(key)
+
     async def _release_key_slot(self, task: Task, holder: Lease) -> None:
         """Free ``holder``'s slot of ``task``'s key; a failure only delays it (the next claimer
         that finds the key full evicts holders whose attempt no longer runs)."""
@@ -632,6 +640,12 @@ class Dispatcher(Startable):
             await self._rescue_once()
 
     async def _rescue_once(self) -> None:
+        try:
+            await self._sweep_key_slots()
+        except DatabaseUnavailableError:
+            logger.warning("key slot sweep skipped: database unavailable")
+        except Exception:
+            logger.exception("key slot sweep failed")
         try:
             rescued = await self._repository.rescue_expired(now=self._clock.now())
         except DatabaseUnavailableError:

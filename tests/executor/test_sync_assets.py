@@ -20,6 +20,7 @@ from cam_tasks.domain import (
     PermanentError,
 )
 from cam_tasks.executor import ExecutorRegistry, TaskContext
+from cam_tasks.executor.discover_assets import DiscoverAssetsExecutor
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor, SyncAssetsParams
 from cam_tasks.repository import MemoryAssetInventory
 
@@ -392,3 +393,22 @@ async def test_a_denied_scope_is_skipped_and_only_all_denied_fails() -> None:
     executor, _, _ = build(HalfDenied(ctx, {"r1", "r2"}))
     with pytest.raises(PermanentError, match="every scope was denied: vm in r1"):
         await executor.execute(executor.params_model.model_validate(params), ctx)
+
+
+def test_the_asset_executors_key_on_provider_and_account() -> None:
+    providers = ProviderRegistry([sample_provider()])
+    inventory, clock = MemoryAssetInventory(), ManualClock(NOW)
+    registry = ExecutorRegistry(
+        [
+            SyncAssetsExecutor(providers, inventory, clock),
+            DiscoverAssetsExecutor(providers, inventory, clock),
+        ]
+    )
+    for spec in registry:
+        body: dict[str, Any] = {"provider": "aliyun", "account_id": 123}
+        if spec.type == "sync_assets":
+            body["asset_types"] = ["ecs"]
+        params = spec.params_model.model_validate(body)
+        assert spec.unique_key(params) == f"{spec.type}:aliyun:123"
+        assert spec.concurrency_key(params) == "assets:aliyun:123"
+        assert spec.concurrency_limits == {"assets:*": 1}
