@@ -34,6 +34,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("benchmarks.web_api", ("B5",), False),
     ("benchmarks.scale", ("B6",), False),
     ("benchmarks.assets", ("B7",), True),
+    ("benchmarks.claims", ("B8",), True),
 )
 
 
