@@ -454,7 +454,8 @@ class Settings(BaseSettings):
     concurrency_limits: dict[str, int] = Field(
         default_factory=dict,
         description="Key pattern -> limit: at most that many tasks whose concurrency_key matches "
-        'the pattern (fnmatch: "sync_assets:aliyun:*") run at once across all instances.',
+        'the pattern (fnmatch: "assets:aliyun:*"; the longest matching pattern wins) run at '
+        "once across all instances.",
     )
     #: Directory relative paths in the file are resolved against (set by load_settings).
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
