@@ -15,23 +15,25 @@ class MemoryKeySlotRepository(Initializable):
     """Key slots in this process only."""
 
     def __init__(self) -> None:
-        self._holders: dict[str, list[Lease]] = {}
+        # key -> holders in the order they took their slots (a dict: O(1) membership).
+        self._holders: dict[str, dict[Lease, None]] = {}
 
     async def acquire(self, key: str, *, limit: int, holder: Lease) -> bool:
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        holders = self._holders.setdefault(key, [])
-        if _bare(holder) in holders:
+        holders = self._holders.setdefault(key, {})
+        entry = _bare(holder)
+        if entry in holders:
             return True
         if len(holders) >= limit:
             return False
-        holders.append(_bare(holder))
+        holders[entry] = None
         return True
 
     async def release(self, key: str, holder: Lease) -> None:
         holders = self._holders.get(key)
-        if holders is not None and _bare(holder) in holders:
-            holders.remove(_bare(holder))
+        if holders is not None:
+            holders.pop(_bare(holder), None)
             if not holders:
                 del self._holders[key]
 
