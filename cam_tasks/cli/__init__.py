@@ -9,28 +9,12 @@ Modules: :mod:`~cam_tasks.cli.main` (parser and dispatch), :mod:`~cam_tasks.cli.
 :mod:`~cam_tasks.cli.exits` (exit statuses).
 """
 
-from cam_tasks.cli.exits import (
-    EXIT_API_ERROR,
-    EXIT_BROKEN_PIPE,
-    EXIT_INTERRUPTED,
-    EXIT_TASK_CANCELLED,
-    EXIT_TASK_FAILED,
-    EXIT_UNREACHABLE,
-    EXIT_USAGE,
-    ExitCode,
-)
+from cam_tasks.cli.exits import ExitCode
 from cam_tasks.cli.logs import JsonFormatter, TextFormatter, configure_logging
 from cam_tasks.cli.main import main
 from cam_tasks.cli.serve import build_app
 
 __all__ = [
-    "EXIT_API_ERROR",
-    "EXIT_BROKEN_PIPE",
-    "EXIT_INTERRUPTED",
-    "EXIT_TASK_CANCELLED",
-    "EXIT_TASK_FAILED",
-    "EXIT_UNREACHABLE",
-    "EXIT_USAGE",
     "ExitCode",
     "JsonFormatter",
     "TextFormatter",

@@ -18,7 +18,7 @@ from cam_tasks.cli.session import (
     read_json_object,
     run_client,
 )
-from cam_tasks.cli.watch import follow
+from cam_tasks.cli.watch import follow, submitted
 from cam_tasks.client import CamTasksClient
 
 __all__ = ["add_task_commands", "follow_options"]
@@ -58,13 +58,7 @@ async def _submit(client: CamTasksClient, args: argparse.Namespace) -> int:
         timeout_s=args.task_timeout_s,
         idempotency_key=args.idempotency_key,
     )
-    if args.json:
-        print_json({"task_id": task_id})
-    else:
-        print(task_id, flush=True)
-    if not args.watch:
-        return ExitCode.OK
-    return await follow(client, task_id, wait_s=args.wait_s, as_json=args.json)
+    return await submitted(client, task_id, watch=args.watch, wait_s=args.wait_s, as_json=args.json)
 
 
 async def _list(client: CamTasksClient, args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from cam_tasks.cli.session import (
     read_json_object,
     run_client,
 )
-from cam_tasks.cli.watch import follow
+from cam_tasks.cli.watch import submitted
 from cam_tasks.client import CamTasksClient
 
 __all__ = ["add_schedule_commands"]
@@ -86,13 +86,7 @@ async def _resume(client: CamTasksClient, args: argparse.Namespace) -> int:
 
 async def _run(client: CamTasksClient, args: argparse.Namespace) -> int:
     task_id = await client.run_schedule(args.name)
-    if args.json:
-        print_json({"task_id": task_id})
-    else:
-        print(task_id, flush=True)
-    if not args.watch:
-        return ExitCode.OK
-    return await follow(client, task_id, wait_s=args.wait_s, as_json=args.json)
+    return await submitted(client, task_id, watch=args.watch, wait_s=args.wait_s, as_json=args.json)
 
 
 async def _delete(client: CamTasksClient, args: argparse.Namespace) -> int:

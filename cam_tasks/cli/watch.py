@@ -15,6 +15,7 @@ import orjson
 
 from cam_tasks.cli.exits import ExitCode
 from cam_tasks.cli.render import final_line, live_line, plain_line
+from cam_tasks.cli.session import print_json
 from cam_tasks.client import CamTasksClient
 
 __all__ = ["LiveLine", "follow"]
@@ -79,6 +80,20 @@ def _exit_code(task: Mapping[str, Any]) -> ExitCode:
     if status == "failed":
         return ExitCode.TASK_FAILED
     return ExitCode.TASK_CANCELLED if status == "cancelled" else ExitCode.OK
+
+
+async def submitted(
+    client: CamTasksClient, task_id: str, *, watch: bool, wait_s: float, as_json: bool
+) -> ExitCode:
+    """Print the id of a task just submitted (an object with ``--json``), then follow it to
+    its end when ``watch`` (``submit --watch``, ``schedules run --watch``)."""
+    if as_json:
+        print_json({"task_id": task_id})
+    else:
+        print(task_id, flush=True)
+    if not watch:
+        return ExitCode.OK
+    return await follow(client, task_id, wait_s=wait_s, as_json=as_json)
 
 
 async def follow(

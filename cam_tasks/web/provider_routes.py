@@ -16,8 +16,8 @@ from cam_tasks.assets import ProviderRegistry, provider_kind
 from cam_tasks.domain import Permission
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
-from cam_tasks.web.errors import ApiError
 from cam_tasks.web.operations import Operation, Reply, documented
+from cam_tasks.web.requests import reject_query
 
 __all__ = ["PROVIDERS_KEY", "ProviderListView", "ProviderView", "provider_routes"]
 
@@ -61,13 +61,7 @@ class ProviderListView(BaseModel):
 async def list_providers(request: web.Request) -> web.Response:
     """Every registered provider; 400 for any query parameter."""
     principal_of(request).require(Permission.READ)
-    if request.query:
-        raise ApiError(
-            400,
-            "bad_request",
-            "malformed query",
-            [{"loc": ["query"], "msg": "takes no query parameters", "type": "unknown_parameter"}],
-        )
+    reject_query(request)
     registry = request.app[PROVIDERS_KEY]
     view = ProviderListView(
         providers=[

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from cam_tasks.service import QueueInfo, QueueService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
-from cam_tasks.web.errors import ApiError
 from cam_tasks.web.operations import Operation, Reply, documented
+from cam_tasks.web.requests import reject_query
 
 __all__ = ["QUEUES_KEY", "QueueListView", "QueueView", "queue_routes"]
 
@@ -52,13 +52,7 @@ class QueueListView(BaseModel):
 
 
 def _no_query(request: web.Request) -> None:
-    if request.query:
-        raise ApiError(
-            400,
-            "bad_request",
-            "malformed query",
-            [{"loc": ["query"], "msg": "takes no query parameters", "type": "unknown_parameter"}],
-        )
+    reject_query(request)
 
 
 @queue_routes.get("/queues")

@@ -244,3 +244,14 @@ def parse_query(
         except ValidationError as exc:
             problems = validation_details(exc, ("query",))
     raise ApiError(400, "bad_request", "malformed query", problems)
+
+
+def reject_query(request: web.Request) -> None:
+    """For a route that takes no query: 400 naming the query when the request has one."""
+    if request.query:
+        raise ApiError(
+            400,
+            "bad_request",
+            "malformed query",
+            [{"loc": ["query"], "msg": "takes no query parameters", "type": "unknown_parameter"}],
+        )

@@ -33,7 +33,7 @@ from cam_tasks.web.auth import principal_of
 from cam_tasks.web.envelope import success_response
 from cam_tasks.web.errors import ApiError
 from cam_tasks.web.operations import Operation, Reply, documented
-from cam_tasks.web.requests import parse_query
+from cam_tasks.web.requests import parse_query, reject_query
 from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcDatetime, UtcInstant
 
 __all__ = [
@@ -235,13 +235,7 @@ async def task_stats(request: web.Request) -> web.Response:
 )
 async def queue_stats(request: web.Request) -> web.Response:
     """This instance's queue and the store's pending/running counts."""
-    if request.query:
-        raise ApiError(
-            400,
-            "bad_request",
-            "malformed query",
-            [{"loc": ["query"], "msg": "takes no query parameters", "type": "unknown_parameter"}],
-        )
+    reject_query(request)
     service = request.app[STATS_KEY]
     dispatcher = request.app[WORKERS_KEY].stats()
     principal = principal_of(request)

@@ -3,7 +3,7 @@ command as a subprocess against a live server (see :mod:`tests.cli.support`)."""
 
 from __future__ import annotations
 
-from cam_tasks.cli import EXIT_API_ERROR, EXIT_USAGE
+from cam_tasks.cli.exits import EXIT_API_ERROR, EXIT_USAGE
 from cam_tasks.domain import TaskFilter, TaskStatus
 from tests.cli.support import Service
 from tests.support.waiting import eventually

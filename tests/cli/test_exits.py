@@ -10,8 +10,13 @@ import signal
 import subprocess
 import sys
 
-from cam_tasks.cli import EXIT_API_ERROR, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE
-from cam_tasks.cli.exits import EXIT_MEANINGS
+from cam_tasks.cli.exits import (
+    EXIT_API_ERROR,
+    EXIT_BROKEN_PIPE,
+    EXIT_INTERRUPTED,
+    EXIT_MEANINGS,
+    EXIT_USAGE,
+)
 from tests.cli.support import ROOT, Service, read_until
 
 

@@ -3,7 +3,7 @@ the way the API says, in text for people and JSON for scripts."""
 
 from __future__ import annotations
 
-from cam_tasks.cli import EXIT_API_ERROR, EXIT_USAGE
+from cam_tasks.cli.exits import EXIT_API_ERROR, EXIT_USAGE
 from cam_tasks.domain import ScheduleNotFoundError
 from tests.cli.support import Service
 

@@ -3,7 +3,7 @@ as JSON."""
 
 from __future__ import annotations
 
-from cam_tasks.cli import EXIT_API_ERROR
+from cam_tasks.cli.exits import EXIT_API_ERROR
 from cam_tasks.domain import TaskStatus
 from tests.cli.support import Service
 from tests.support.waiting import eventually

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cam_tasks.cli import (
+from cam_tasks.cli.exits import (
     EXIT_API_ERROR,
     EXIT_UNREACHABLE,
     EXIT_USAGE,

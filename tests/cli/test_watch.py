@@ -12,7 +12,7 @@ import pty
 import re
 import signal
 
-from cam_tasks.cli import EXIT_INTERRUPTED, EXIT_TASK_CANCELLED, EXIT_TASK_FAILED
+from cam_tasks.cli.exits import EXIT_INTERRUPTED, EXIT_TASK_CANCELLED, EXIT_TASK_FAILED
 from cam_tasks.cli.watch import LiveLine
 from tests.cli.support import Service, read_until
 from tests.support.waiting import eventually
