@@ -394,10 +394,11 @@ async def test_schedules_are_created_previewed_paused_run_edited_and_deleted(bro
 
         await page.click(f"{row} .edit")
         await page.fill("schedule-expression", "0 3 * * *")
+        await page.shows("cron-words", "at 03:00, every day")
+        await page.screenshot("dashboard-schedules.png")
         await page.click("#schedule-save")
         await page.shows("notice", "Schedule nightly-sync saved.")
         assert (await api.call("GET", "/schedules/nightly-sync"))["expression"] == "0 3 * * *"
-        await page.screenshot("dashboard-schedules.png")
 
         await page.click(f"{row} .delete")
         assert "nightly-sync" in await page.confirm()

@@ -160,6 +160,7 @@ window.camCron = (() => {
       else if (step(h)) words.push(`every ${step(h)[1]} hours`);
       else words.push(`past hour ${list(cron.hours)}`);
     }
+    if (dom === "*" && dow === "*" && mon === "*" && /^\d+$/.test(h)) words.push("every day");
     if (dom !== "*") words.push(`on day ${list(cron.days)} of the month`);
     if (dow !== "*") words.push(`${dom !== "*" ? "or " : ""}on ${list(cron.weekdays, DAY_NAMES)}`);
     if (mon !== "*") words.push(`in ${list(cron.months, [null, ...MONTH_NAMES])}`);
