@@ -23,11 +23,19 @@ __all__ = ["DEFAULT_DASHBOARD_PREFIX", "create_dashboard"]
 DEFAULT_DASHBOARD_PREFIX: Final = "/cam"
 
 _STATIC = Path(__file__).parent / "static"
-_ASSETS: Final = {
-    "app.js": "text/javascript",
-    "cron.js": "text/javascript",
-    "app.css": "text/css",
-}
+#: The page's files: JavaScript modules (``app.js`` imports the others) and the style sheet.
+_MODULES: Final = (
+    "app.js",
+    "core.js",
+    "cron.js",
+    "overview.js",
+    "tasks.js",
+    "task.js",
+    "schedules.js",
+    "inventory.js",
+    "submit.js",
+)
+_ASSETS: Final = {**dict.fromkeys(_MODULES, "text/javascript"), "app.css": "text/css"}
 _SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -42,7 +50,7 @@ _SECURITY_HEADERS: Final = {
 def create_dashboard(api_prefix: str) -> web.Application:
     """The dashboard as an application to mount (``host.add_subapp("/cam", …)``); it calls the
     API at ``api_prefix`` on the same origin. ``GET /`` is the page (mount prefix without a
-    slash redirects to it), ``GET /app.js``, ``GET /cron.js`` and ``GET /app.css`` its assets.
+    slash redirects to it), ``GET /<file>`` for each of its JavaScript modules and ``app.css``.
     Views are chosen by the URL fragment (``#/tasks/<id>``), so the server has one page."""
     page = (
         (_STATIC / "index.html")
