@@ -116,6 +116,7 @@ export async function submit(event) {
   const body = { type: $("submit-type").value, params };
   if ($("submit-priority").value) body.priority = $("submit-priority").value;
   if ($("submit-delay").value !== "") body.delay_s = Number($("submit-delay").value);
+  if ($("submit-queue").value.trim()) body.queue = $("submit-queue").value.trim();
   const submitButton = $("submit-button");
   submitButton.disabled = true;
   try {
