@@ -17,9 +17,15 @@
 // Authentication: a 401 stops every request, says what happened and asks for a token (kept in
 // this tab's session storage only); a 403 on a write, or the write probe below, marks the token
 // read-only and hides every write action (elements with class "write").
-import { API, POLL_MS, PAGE_SIZE, TOKEN_KEY, RETRY_MS, SLOW_POLL_MS, SLOW_VIEWS, WRITE_PROBE, state, token, api, has, query, notice, setConnection, fillTypeSelect, hooks, $ } from "./core.js";
+import {
+  API, POLL_MS, PAGE_SIZE, TOKEN_KEY, RETRY_MS, SLOW_POLL_MS, SLOW_VIEWS, WRITE_PROBE, state,
+  token, api, has, query, notice, setConnection, fillTypeSelect, hooks, $,
+} from "./core.js";
 import { loadOverview } from "./overview.js";
-import { readTaskFilter, hasQueueFilter, writeTaskFilter, rememberType, loadTasks, bulkRetry, bulkDelete } from "./tasks.js";
+import {
+  readTaskFilter, hasQueueFilter, writeTaskFilter, rememberType, loadTasks, bulkRetry,
+  bulkDelete,
+} from "./tasks.js";
 import { openTask, closeTask, loadTask } from "./task.js";
 import { loadSchedules, editSchedule, previewCron, saveSchedule } from "./schedules.js";
 import { loadQueues, loadAssets } from "./inventory.js";

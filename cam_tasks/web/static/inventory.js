@@ -1,6 +1,8 @@
 // Queues (pause, resume) and the asset inventory (summary, browse, search).
 
-import { PAGE_SIZE, state, api, has, query, el, button, notice, failed, unavailable, refresh, $ } from "./core.js";
+import {
+  PAGE_SIZE, state, api, has, query, el, button, notice, failed, unavailable, refresh, $,
+} from "./core.js";
 
 // -- queues ---------------------------------------------------------------------------------
 

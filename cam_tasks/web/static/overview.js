@@ -1,6 +1,8 @@
 // The overview: counts by status, the last hour, workers, queues.
 
-import { STATUSES, HOUR_BUCKETS, HOUR_MAX_TASKS, MAX_LIMIT, api, has, query, el, durationText, $ } from "./core.js";
+import {
+  STATUSES, HOUR_BUCKETS, HOUR_MAX_TASKS, MAX_LIMIT, api, has, query, el, durationText, $,
+} from "./core.js";
 
 // -- overview -------------------------------------------------------------------------------
 

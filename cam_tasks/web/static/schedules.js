@@ -1,6 +1,9 @@
 // Schedules: list, create and edit with a cron preview, pause, resume, run now, delete.
 
-import { state, api, has, query, el, button, durationText, timeText, taskLink, notice, failed, unavailable, fillTypeSelect, refresh, $ } from "./core.js";
+import {
+  state, api, has, query, el, button, durationText, timeText, taskLink, notice, failed,
+  unavailable, fillTypeSelect, refresh, $,
+} from "./core.js";
 import { describe, next as nextFires } from "./cron.js";
 
 // -- schedules ------------------------------------------------------------------------------

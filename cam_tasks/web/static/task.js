@@ -1,6 +1,9 @@
 // One task at #/tasks/<id>, followed live (server-sent events, or long poll with a token).
 
-import { API, TERMINAL, LONG_POLL_S, RETRY_MS, state, ApiError, token, authHeaders, el, percentText, durationText, timeText, statusBadge, hooks, $ } from "./core.js";
+import {
+  API, TERMINAL, LONG_POLL_S, RETRY_MS, state, ApiError, token, authHeaders, el, percentText,
+  durationText, timeText, statusBadge, hooks, $,
+} from "./core.js";
 import { taskActions } from "./tasks.js";
 
 // -- one task -------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 // The task list: filters, pages, sorting, row actions and bulk actions by filter.
 
-import { PAGE_SIZE, TERMINAL, STATUSES, state, api, has, query, el, button, percentText, durationText, timeText, taskLink, statusBadge, notice, failed, refresh, $ } from "./core.js";
+import {
+  PAGE_SIZE, TERMINAL, STATUSES, state, api, has, query, el, button, percentText, durationText,
+  timeText, taskLink, statusBadge, notice, failed, refresh, $,
+} from "./core.js";
 
 // -- tasks ----------------------------------------------------------------------------------
 
