@@ -285,6 +285,8 @@ async def test_overview_task_list_and_a_task_at_its_own_url(browser: Any) -> Non
             lambda _: page.all("#task-rows tr")[0].get_attribute("data-task-id") == failing[2],
             "sorting by creation time did not reverse the page",
         )
+        queue = await run(lambda: page.all(f"{page.row(failing[2])} .queue")[0].text)
+        assert queue == "default"  # under the type
         await page.fill("filter-id", failing[7])
         await page.click("#task-filters button[type=submit]")
         await page.until(

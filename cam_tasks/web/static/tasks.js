@@ -116,7 +116,8 @@ export function renderRow(task, key) {
     "tr",
     { "data-task-id": task.id, "data-status": task.status, "data-key": key },
     el("td", null, taskLink(task.id)),
-    el("td", { text: task.type }),
+    // The queue under the type (older servers send none).
+    el("td", null, task.type, task.queue ? el("span", { class: "queue", title: "queue", text: task.queue }) : null),
     status,
     el(
       "td",
