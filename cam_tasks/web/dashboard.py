@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 __all__ = ["DEFAULT_DASHBOARD_PREFIX", "create_dashboard"]
 
@@ -22,10 +23,19 @@ __all__ = ["DEFAULT_DASHBOARD_PREFIX", "create_dashboard"]
 DEFAULT_DASHBOARD_PREFIX: Final = "/cam"
 
 _STATIC = Path(__file__).parent / "static"
-_ASSETS: Final = {
-    "app.js": "text/javascript",
-    "app.css": "text/css",
-}
+#: The page's files: JavaScript modules (``app.js`` imports the others) and the style sheet.
+_MODULES: Final = (
+    "app.js",
+    "core.js",
+    "cron.js",
+    "overview.js",
+    "tasks.js",
+    "task.js",
+    "schedules.js",
+    "inventory.js",
+    "submit.js",
+)
+_ASSETS: Final = {**dict.fromkeys(_MODULES, "text/javascript"), "app.css": "text/css"}
 _SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,7 +50,8 @@ _SECURITY_HEADERS: Final = {
 def create_dashboard(api_prefix: str) -> web.Application:
     """The dashboard as an application to mount (``host.add_subapp("/cam", …)``); it calls the
     API at ``api_prefix`` on the same origin. ``GET /`` is the page (mount prefix without a
-    slash redirects to it), ``GET /app.js`` and ``GET /app.css`` its assets."""
+    slash redirects to it), ``GET /<file>`` for each of its JavaScript modules and ``app.css``.
+    Views are chosen by the URL fragment (``#/tasks/<id>``), so the server has one page."""
     page = (
         (_STATIC / "index.html")
         .read_text(encoding="utf-8")
@@ -56,23 +67,21 @@ def create_dashboard(api_prefix: str) -> web.Application:
     async def to_index(request: web.Request) -> web.Response:
         raise web.HTTPPermanentRedirect(f"{request.path}/")
 
-    def asset(name: str) -> web.Response:
-        return web.Response(
-            body=assets[name],
-            content_type=_ASSETS[name],
-            charset="utf-8",
-            headers=_SECURITY_HEADERS,
-        )
+    def serving(name: str) -> Handler:
+        async def asset(_: web.Request) -> web.Response:
+            return web.Response(
+                body=assets[name],
+                content_type=_ASSETS[name],
+                charset="utf-8",
+                headers=_SECURITY_HEADERS,
+            )
 
-    async def script(_: web.Request) -> web.Response:
-        return asset("app.js")
-
-    async def style(_: web.Request) -> web.Response:
-        return asset("app.css")
+        return asset
 
     app = web.Application()
     app.router.add_get("", to_index)
     app.router.add_get("/", index)
-    app.router.add_get("/app.js", script)
-    app.router.add_get("/app.css", style)
+    for name in _ASSETS:
+        # One fixed route per file: nothing from the URL reaches the file system.
+        app.router.add_get(f"/{name}", serving(name))
     return app

@@ -26,7 +26,7 @@ async def test_the_page_names_the_api_prefix_escaped(client: TestClient) -> None
     assert response.content_type == "text/html"
     page = await response.text()
     assert '<meta name="cam-api" content="/api/v1/&quot;cam&quot;&lt;x&gt;">' in page
-    assert '<script src="app.js" defer></script>' in page
+    assert '<script type="module" src="app.js"></script>' in page
 
 
 async def test_the_prefix_without_a_slash_redirects_to_the_page(client: TestClient) -> None:
@@ -36,7 +36,12 @@ async def test_the_prefix_without_a_slash_redirects_to_the_page(client: TestClie
 
 
 @pytest.mark.parametrize(
-    ("path", "content_type"), [("/cam/app.js", "text/javascript"), ("/cam/app.css", "text/css")]
+    ("path", "content_type"),
+    [
+        ("/cam/app.js", "text/javascript"),
+        ("/cam/cron.js", "text/javascript"),
+        ("/cam/app.css", "text/css"),
+    ],
 )
 async def test_assets_are_served_with_their_types(
     client: TestClient, path: str, content_type: str
@@ -64,9 +69,12 @@ async def test_nothing_else_is_served(client: TestClient) -> None:
     assert (await client.get("/cam/../pyproject.toml")).status == 404
 
 
-def test_the_script_never_writes_html() -> None:
+def test_no_script_of_the_page_writes_html() -> None:
     from cam_tasks.web import dashboard
 
-    script = (dashboard._STATIC / "app.js").read_text(encoding="utf-8")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in script
+    modules = [name for name, kind in dashboard._ASSETS.items() if kind == "text/javascript"]
+    assert "app.js" in modules
+    for name in modules:
+        script = (dashboard._STATIC / name).read_text(encoding="utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in script, (name, sink)
