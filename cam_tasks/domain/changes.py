@@ -150,6 +150,7 @@ def claim_change(*, owner: str, now: datetime, lease_s: float) -> Change:
             "message": "",
             "step": None,
             "total_steps": None,
+            "step_name": None,
         },
         attempts_delta=1,
         touches_expiry=False,
@@ -169,6 +170,7 @@ def heartbeat_change(*, now: datetime, lease_s: float, progress: Progress | None
             message=progress.message,
             step=progress.step,
             total_steps=progress.total_steps,
+            step_name=progress.step_name,
         )
     return Change(fields, touches_expiry=False)
 
@@ -210,6 +212,7 @@ def finish_change(
             message=progress.message,
             step=progress.step,
             total_steps=progress.total_steps,
+            step_name=progress.step_name,
         )
     if action is Action.COMPLETE:
         fields.update(result=result, error=None, progress=100.0)
@@ -271,6 +274,7 @@ def retry_change(*, now: datetime) -> Change:
             "message": "",
             "step": None,
             "total_steps": None,
+            "step_name": None,
             "started_at": None,
             "completed_at": None,
             "owner": None,

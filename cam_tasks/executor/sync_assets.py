@@ -181,7 +181,8 @@ async def sync_scopes(
     """Run :func:`sync_scope` over ``scopes`` in order and return their results.
 
     Progress: before scope ``k`` of ``n`` it reports ``(k-1)/n`` percent and the message
-    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n``; after
+    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n`` and
+    ``step_name="{verb} {asset_type} in {region}"``; after
     every page, ``"{verb} {region}: {asset_type} page {p} · {assets} assets"`` (assets
     received by the whole task so far, with thousands separators) and, when the provider tells
     the scope's total (:class:`~cam_tasks.assets.AssetPage`), a percent that moves within the
@@ -228,6 +229,7 @@ async def sync_scopes(
                 f"{verb} region {scope.region}: {scope.asset_type} {index}/{total}",
                 step=index,
                 total_steps=total,
+                step_name=f"{verb} {scope.asset_type} in {scope.region}",
             )
             current = ScopeResult(scope, SyncCounts())
             try:

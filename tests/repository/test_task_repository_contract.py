@@ -129,6 +129,7 @@ async def test_every_field_survives_the_round_trip(repo: Repo) -> None:
             "message": "half way",
             "step": 3,
             "total_steps": 7,
+            "step_name": "内容生成",
             "attempts": 1,
             "idempotency_key": "key-1",
             "history": (record,),
@@ -379,7 +380,9 @@ async def test_next_run_at_is_the_earliest_pending_run_at_of_the_types(repo: Rep
 
 async def test_heartbeat_renews_the_lease_and_records_progress(repo: Repo) -> None:
     task = await running(repo, make())
-    progress = Progress(percent=40, message="listing", step=2, total_steps=5)
+    progress = Progress(
+        percent=40, message="listing", step=2, total_steps=5, step_name="Syncing ecs"
+    )
     assert await repo.heartbeat(task.lease, now=at(10), lease_s=30, progress=progress) is False
     stored = await repo.get(task.id)
     assert (stored.lease_until, stored.updated_at) == (at(40), at(10))
@@ -389,6 +392,7 @@ async def test_heartbeat_renews_the_lease_and_records_progress(repo: Repo) -> No
         2,
         5,
     )
+    assert stored.step_name == "Syncing ecs"
     assert await repo.heartbeat(task.lease, now=at(20), lease_s=30, progress=None) is False
     stored = await repo.get(task.id)
     assert (stored.lease_until, stored.progress, stored.message) == (at(50), 40, "listing")
@@ -800,3 +804,14 @@ async def test_without_retention_nothing_expires(repo: Repo) -> None:
     task = await running(repo, make())
     await repo.complete(task.lease, now=at(1), result=None)
     assert await repo.expires_at(task.id) is None
+
+
+async def test_a_new_attempt_forgets_the_step_name_of_the_last(repo: Repo) -> None:
+    task = await running(repo, make(), owner="w1", lease_s=30)
+    progress = Progress(percent=40, step=2, total_steps=5, step_name="内容生成")
+    await repo.heartbeat(task.lease, now=at(5), lease_s=30, progress=progress)
+    await repo.retry_later(task.lease, now=at(7), run_at=at(8), error=BOOM)
+    assert (await repo.get(task.id)).step_name == "内容生成"
+    again = await repo.claim(types=["sync"], owner="w2", now=at(9), lease_s=10)
+    assert again is not None
+    assert again.step_name is None
