@@ -50,7 +50,9 @@ __all__ = [
     "SubmittedView",
     "TaskErrorView",
     "TaskListView",
+    "TaskProgressView",
     "TaskQuery",
+    "TaskResultView",
     "TaskView",
 ]
 
@@ -371,3 +373,26 @@ class TaskListView(BaseModel):
 class SubmittedView(BaseModel):
     task_id: str
     message: str = "task submitted"
+
+
+def _view_subset(name: str, doc: str, fields: tuple[str, ...]) -> type[BaseModel]:
+    """A model of some of :data:`TaskView`'s fields, declared as the view declares them."""
+    shown = TaskView.model_fields
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        name, __doc__=doc, **{field: (shown[field].annotation, ...) for field in fields}
+    )
+
+
+#: ``GET /tasks/{id}/progress``: what a progress bar needs, and nothing that grows (no params,
+#: result or history), so polling it stays cheap.
+TaskProgressView = _view_subset(
+    "TaskProgressView",
+    "A task's progress: status, percent, message, step fields and the estimated time left.",
+    ("id", "status", "progress", "message", "step", "total_steps", "step_name", "eta_s"),
+)
+#: ``GET /tasks/{id}/result``: how the task ended (``result`` and ``error`` stay null before).
+TaskResultView = _view_subset(
+    "TaskResultView",
+    "A task's outcome: status, result, error and when it ended.",
+    ("id", "status", "result", "error", "completed_at"),
+)
