@@ -32,6 +32,7 @@ class TaskContext:
         "attempt",
         "max_attempts",
         "partial_result",
+        "project_id",
         "run_at",
         "task_id",
         "task_type",
@@ -45,12 +46,15 @@ class TaskContext:
         attempt: int,
         max_attempts: int,
         run_at: datetime,
+        project_id: str | None = None,
     ) -> None:
         self.task_id = task_id
         self.task_type = task_type
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.run_at = run_at
+        #: The project of the task (what it writes, the asset inventory, is scoped by it).
+        self.project_id = project_id
         #: Set by an executor to keep partial work when the task is cancelled.
         self.partial_result: Any = None
         self._progress = _NO_PROGRESS

@@ -26,7 +26,7 @@ from cam_tasks.assets import (
     check_asset_types,
     sync_scope,
 )
-from cam_tasks.domain import AssetScope, Clock, PermanentError, SyncCounts
+from cam_tasks.domain import AssetScope, AssetSync, Clock, PermanentError, SyncCounts
 from cam_tasks.executor.context import TaskContext
 from cam_tasks.repository.protocol import AssetInventory
 
@@ -232,12 +232,14 @@ async def sync_scopes(
                 step_name=f"{verb} {scope.asset_type} in {scope.region}",
             )
             current = ScopeResult(scope, SyncCounts())
+            now = clock.now()
             try:
                 counts = await sync_scope(
                     inventory,
                     provider,
                     scope,
-                    now=clock.now(),
+                    now=now,
+                    sync=AssetSync(task_id=ctx.task_id, project_id=ctx.project_id, at=now),
                     batch_size=batch_size,
                     on_page=keep(scope),
                     on_progress=report_page(scope, index),
