@@ -63,7 +63,7 @@ from cam_tasks.repository import (
     open_stores,
     stores_for_database,
 )
-from cam_tasks.service import ScheduleService, TaskService, TaskWatcher
+from cam_tasks.service import AssetService, ScheduleService, TaskService, TaskWatcher
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web import (
     ApiLimits,
@@ -342,6 +342,7 @@ class CamTasks(Startable):
             stats=self.stats,
             workers=self.dispatcher,
             schedules=self.schedules,
+            assets=AssetService(self.stores.inventory),
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:

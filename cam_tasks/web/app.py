@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from cam_tasks.assets import ProviderRegistry
-from cam_tasks.service import ScheduleService, TaskService
+from cam_tasks.service import AssetService, ScheduleService, TaskService
 from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
+from cam_tasks.web.asset_routes import ASSETS_KEY, asset_routes
 from cam_tasks.web.auth import Authenticate, authentication_middleware
 from cam_tasks.web.cors import enable_cors
 from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
@@ -50,6 +51,7 @@ def create_api(
     workers: WorkerPool | None = None,
     schedules: ScheduleService | None = None,
     providers: ProviderRegistry | None = None,
+    assets: AssetService | None = None,
 ) -> web.Application:
     """The task API over ``service``, meant to be mounted by a host application::
 
@@ -71,7 +73,8 @@ def create_api(
 
     With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
     ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
-    ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``.
+    ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``;
+    with ``assets``, ``GET /assets`` and ``GET /assets/summary``.
     ``/openapi.json`` (the OpenAPI document of
     the routes served, generated from their models and ``service.registry``) and ``/docs`` (a
     page showing it) are always served, without authentication.
@@ -121,6 +124,9 @@ def create_api(
     if providers is not None:
         app[PROVIDERS_KEY] = providers
         app.add_routes(provider_routes)
+    if assets is not None:
+        app[ASSETS_KEY] = assets
+        app.add_routes(asset_routes)
     add_docs(app)
 
     async def stop_waiting(_: web.Application) -> None:
