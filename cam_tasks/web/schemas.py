@@ -7,6 +7,7 @@ render datetimes as RFC 3339 UTC with a ``Z`` and millisecond precision.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Final, Optional
@@ -15,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -93,9 +95,24 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("is outside the range of representable instants") from None
 
 
+#: The start of an RFC 3339 date-time: what the document promises and all an instant may be.
+_RFC3339_START: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would also read a number ("0.5", 1700000000) as Unix seconds; the document says
+    # date-time, so the server says the same.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-03-01T12:00:00Z")
+    return value
+
+
 #: An instant a client sends: RFC 3339 with an offset (or ``Z``), returned in UTC; one whose UTC
-#: time falls outside years 1 to 9999 is refused like any other invalid value.
-UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+#: time falls outside years 1 to 9999 is refused like any other invalid value, and so is a
+#: number (never read as Unix seconds).
+UtcInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 # -- requests ---------------------------------------------------------------------------------
 
@@ -197,6 +214,8 @@ class ListTasksQuery(BaseModel):
     @classmethod
     def _split_statuses(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if not value.strip():
+                return None  # `status=`: no status named, so no status filter
             return [part.strip() for part in value.split(",")]
         return value
 
