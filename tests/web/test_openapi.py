@@ -184,7 +184,12 @@ def test_error_codes_come_from_the_error_table(document: dict[str, Any]) -> None
     assert error_codes(429) == ["queue_full", "rate_limited"]
     assert error_codes(500) == ["internal_error"]
     narrowed = document["components"]["responses"]["UnprocessableContent"]["content"]
-    schema = narrowed["application/json"]["schema"]["allOf"][1]
+    schema = narrowed["application/json"]["schema"]
+    assert schema["properties"]["code"] == {
+        "type": "integer",
+        "const": 422,
+        "description": "The HTTP status.",
+    }
     assert schema["properties"]["data"]["properties"]["error"]["enum"] == error_codes(422)
 
 
