@@ -111,10 +111,23 @@ def provider_params_model(model: type[_ParamsT], providers: ProviderRegistry) ->
             return value
         return check_asset_types(providers.get(name), value)
 
+    def document(schema: dict[str, Any]) -> None:
+        # The schema says what validation accepts: the registered names, and the asset types
+        # some registered provider lists (which ones go with which provider is checked above).
+        properties = schema.get("properties", {})
+        if "provider" in properties:
+            properties["provider"]["enum"] = sorted(p.name for p in providers)
+        items = properties.get("asset_types", {}).get("items")
+        if isinstance(items, dict):
+            items["enum"] = sorted({t for p in providers for t in p.asset_types})
+
     validators: dict[str, Any] = {"_registered_provider": field_validator("provider")(registered)}
     if "asset_types" in model.model_fields:
         validators["_supported_asset_types"] = field_validator("asset_types")(supported)
-    return create_model(model.__name__, __base__=model, __validators__=validators)
+    bound = create_model(model.__name__, __base__=model, __validators__=validators)
+    bound.model_config["json_schema_extra"] = document
+    bound.model_rebuild(force=True)
+    return bound
 
 
 async def resolve_regions(

@@ -399,3 +399,14 @@ async def test_a_denied_scope_is_skipped_and_only_all_denied_fails() -> None:
     executor, _, _ = build(HalfDenied(ctx, {"r1", "r2"}))
     with pytest.raises(PermanentError, match="every scope was denied: vm in r1"):
         await executor.execute(executor.params_model.model_validate(params), ctx)
+
+
+def test_the_params_schema_names_the_registered_providers_and_their_asset_types() -> None:
+    executor, _, _ = build()
+    schema = executor.params_model.model_json_schema()
+    assert schema["properties"]["provider"]["enum"] == ["aliyun"]
+    assert schema["properties"]["asset_types"]["items"]["enum"] == ["ecs", "oss", "rds", "slb"]
+    # What the schema allows, validation accepts.
+    executor.params_model.model_validate(
+        {"provider": "aliyun", "account_id": "1", "asset_types": ["ecs", "oss", "rds", "slb"]}
+    )
