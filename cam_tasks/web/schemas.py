@@ -48,6 +48,7 @@ __all__ = [
     "SUBMIT_BATCH",
     "TASK_QUERY_KEYS",
     "ListTasksQuery",
+    "PriorityChoice",
     "SubmitTaskRequest",
     "SubmittedView",
     "TaskErrorView",
@@ -139,12 +140,39 @@ class _SubmitTaskBody(BaseModel):
         }
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+#: A priority as requests give it: a level's number or its name (any case, spaces around
+#: allowed), exactly what the service accepts, so the document says no more and no less.
+PriorityChoice = Annotated[
+    StrictInt | str,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "enum": [int(p) for p in Priority]},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*("
+                    + "|".join(_any_case(p.name.lower()) for p in Priority)
+                    + r")\s*$",
+                },
+            ],
+            "description": "A number ("
+            + ", ".join(f"{int(p)} {p.name.lower()}" for p in Priority)
+            + ") or a name.",
+        },
+        mode="validation",
+    ),
+]
+
 #: Submit options whose JSON form differs from their domain field (strict JSON types, names
 #: for priorities, RFC 3339 instants, bounds). Every other option of
 #: :data:`~cam_tasks.domain.SUBMIT_OPTIONS` is taken as its :class:`Task` field is declared,
 #: optional: a field added to the task and named there is accepted here without a change.
 _OPTION_FORMS: Final[dict[str, tuple[Any, Any]]] = {
-    "priority": (StrictInt | str, Priority.NORMAL),
+    "priority": (PriorityChoice, Priority.NORMAL),
     "run_at": (UtcInstant | None, None),
     "max_retries": (StrictInt | None, Field(default=None, ge=0)),
     "timeout_s": (StrictFloat | None, Field(default=None, gt=0, allow_inf_nan=False)),
