@@ -114,12 +114,24 @@ def provider_params_model(model: type[_ParamsT], providers: ProviderRegistry) ->
     def document(schema: dict[str, Any]) -> None:
         # The schema says what validation accepts: the registered names, and the asset types
         # some registered provider lists (which ones go with which provider is checked above).
+        # And its other rules: a numeric account id is taken as its digits; lists are unique.
         properties = schema.get("properties", {})
         if "provider" in properties:
             properties["provider"]["enum"] = sorted(p.name for p in providers)
-        items = properties.get("asset_types", {}).get("items")
-        if isinstance(items, dict):
-            items["enum"] = sorted({t for p in providers for t in p.asset_types})
+        if "account_id" in properties:
+            account = properties["account_id"]
+            properties["account_id"] = {
+                "title": account.get("title", "Account Id"),
+                "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+                "description": "The cloud account; a number is taken as its decimal digits.",
+            }
+        types = properties.get("asset_types", {})
+        if isinstance(types.get("items"), dict):
+            types["items"]["enum"] = sorted({t for p in providers for t in p.asset_types})
+            types["uniqueItems"] = True
+        for choice in properties.get("regions", {}).get("anyOf", []):
+            if choice.get("type") == "array":
+                choice["uniqueItems"] = True
 
     validators: dict[str, Any] = {"_registered_provider": field_validator("provider")(registered)}
     if "asset_types" in model.model_fields:
