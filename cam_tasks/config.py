@@ -127,9 +127,9 @@ class MongoSettings(_Section):
     operation_timeout_s: float = Field(
         10.0,
         gt=0,
-        description="Bound on every database operation, so a server that stops answering "
-        "(paused, network black hole) also gives 503 instead of a hung request. A timeoutMS "
-        "in the URI wins.",
+        description="How long an operation waits for each reply from the server, so a server "
+        "that stops answering (paused, network black hole) also gives 503 instead of a hung "
+        "request. A timeoutMS in the URI replaces it and server_selection_timeout_s.",
     )
 
 

@@ -70,7 +70,13 @@ from cam_tasks.repository import (
     open_stores,
     stores_for_database,
 )
-from cam_tasks.service import QueueService, ScheduleService, TaskService, TaskWatcher
+from cam_tasks.service import (
+    AssetService,
+    QueueService,
+    ScheduleService,
+    TaskService,
+    TaskWatcher,
+)
 from cam_tasks.service.stats import StatsService
 from cam_tasks.web import (
     ApiLimits,
@@ -435,6 +441,7 @@ class CamTasks(Startable):
             workers=self.dispatcher,
             schedules=self.schedules,
             queues=self.queue_service,
+            assets=AssetService(self.stores.inventory),
         )
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:

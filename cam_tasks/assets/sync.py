@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cam_tasks.assets.protocol import AssetPage, AssetProvider
-from cam_tasks.domain import Asset, AssetScope, PermanentError, SyncCounts
+from cam_tasks.domain import Asset, AssetScope, AssetSync, PermanentError, SyncCounts
 from cam_tasks.repository.protocol import AssetInventory
 
 __all__ = ["DEFAULT_BATCH_SIZE", "PageProgress", "sync_scope"]
@@ -39,6 +39,7 @@ async def sync_scope(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_page: Callable[[SyncCounts], object] | None = None,
     on_progress: Callable[[PageProgress], object] | None = None,
+    sync: AssetSync | None = None,
 ) -> SyncCounts:
     """Sync ``scope`` from ``provider`` into ``inventory`` and return what changed.
 
@@ -55,7 +56,10 @@ async def sync_scope(
     was acknowledged, ``removed_count`` 0 until the end. When cancelled, batches already
     written stay written and nothing is removed, so the next sync resumes from there (writes are
     idempotent upserts). The counts are exact when one sync of a scope runs at a time.
-    ``on_progress`` is called after every page with a :class:`PageProgress`.
+    ``on_progress`` is called after every page with a :class:`PageProgress`. ``sync`` (the
+    task doing this, its project and ``now``) is recorded on every asset of the scope by each
+    write, and by one last write even when nothing changed, so the scope's assets always name
+    the last sync that listed them.
 
     Raises PermanentError when the provider returns an asset of another region or type, and
     whatever the provider or the inventory raise (DatabaseUnavailableError…).
@@ -96,7 +100,7 @@ async def sync_scope(
             else:
                 updated_pending += 1
             if len(pending) == batch_size:
-                await inventory.write(scope, upserts=pending, removals=(), now=now)
+                await inventory.write(scope, upserts=pending, removals=(), now=now, sync=sync)
                 added, updated = added + added_pending, updated + updated_pending
                 pending, added_pending, updated_pending = [], 0, 0
         pages += 1
@@ -107,8 +111,8 @@ async def sync_scope(
             on_progress(PageProgress(pages=pages, received=len(seen), scope_total=total))
 
     removals = stored.keys() - seen
-    if pending or removals:
-        await inventory.write(scope, upserts=pending, removals=removals, now=now)
+    if pending or removals or sync is not None:
+        await inventory.write(scope, upserts=pending, removals=removals, now=now, sync=sync)
         added, updated = added + added_pending, updated + updated_pending
     result = counts(removed=len(removals))
     if on_page is not None:

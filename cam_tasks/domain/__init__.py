@@ -1,7 +1,21 @@
 """The domain: tasks, statuses and their legal transitions, the lifecycle's policy
 (:mod:`.changes`), events, retry policy, errors, clock."""
 
-from cam_tasks.domain.asset import Asset, AssetScope, SyncCounts
+from cam_tasks.domain.asset import (
+    ASSET_KEY_ORDER,
+    ASSET_SORTS,
+    MAX_ASSET_TEXT_LENGTH,
+    Asset,
+    AssetCount,
+    AssetFilter,
+    AssetScope,
+    AssetSort,
+    AssetSummary,
+    AssetSync,
+    StoredAsset,
+    SyncCounts,
+    summarize_assets,
+)
 from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, to_millis, utc
 from cam_tasks.domain.errors import (
     ActiveTaskExistsError,
@@ -64,8 +78,11 @@ from cam_tasks.domain.task import (
 
 __all__ = [
     "ANONYMOUS",
+    "ASSET_KEY_ORDER",
+    "ASSET_SORTS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "MAX_ASSET_TEXT_LENGTH",
     "MAX_PAGE_SIZE",
     "QUEUE_NAME_PATTERN",
     "SUBMIT_OPTIONS",
@@ -75,7 +92,12 @@ __all__ = [
     "Action",
     "ActiveTaskExistsError",
     "Asset",
+    "AssetCount",
+    "AssetFilter",
     "AssetScope",
+    "AssetSort",
+    "AssetSummary",
+    "AssetSync",
     "AttemptRecord",
     "CamTasksError",
     "Clock",
@@ -101,6 +123,7 @@ __all__ = [
     "ScheduleExistsError",
     "ScheduleNotFoundError",
     "StoreError",
+    "StoredAsset",
     "SyncCounts",
     "SystemClock",
     "Task",
@@ -122,6 +145,7 @@ __all__ = [
     "parse_cron",
     "parse_timezone",
     "schedule_task_creator",
+    "summarize_assets",
     "to_millis",
     "utc",
 ]

@@ -151,6 +151,7 @@ def claim_change(*, owner: str, now: datetime, lease_s: float) -> Change:
             "message": "",
             "step": None,
             "total_steps": None,
+            "step_name": None,
         },
         attempts_delta=1,
         touches_expiry=False,
@@ -188,6 +189,7 @@ def heartbeat_change(*, now: datetime, lease_s: float, progress: Progress | None
             message=progress.message,
             step=progress.step,
             total_steps=progress.total_steps,
+            step_name=progress.step_name,
         )
     return Change(fields, touches_expiry=False)
 
@@ -229,6 +231,7 @@ def finish_change(
             message=progress.message,
             step=progress.step,
             total_steps=progress.total_steps,
+            step_name=progress.step_name,
         )
     if action is Action.COMPLETE:
         fields.update(result=result, error=None, progress=100.0)
@@ -290,6 +293,7 @@ def retry_change(*, now: datetime) -> Change:
             "message": "",
             "step": None,
             "total_steps": None,
+            "step_name": None,
             "started_at": None,
             "completed_at": None,
             "owner": None,

@@ -84,6 +84,8 @@ class Progress(BaseModel):
     message: str = ""
     step: int | None = Field(default=None, ge=0)
     total_steps: int | None = Field(default=None, ge=0)
+    #: What the current step does, in words ("Syncing ecs in cn-hangzhou"); None when untold.
+    step_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ class Task(BaseModel):
     message: str = ""
     step: int | None = None
     total_steps: int | None = None
+    step_name: str | None = None
     attempts: int = Field(default=0, ge=0)
     max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
     priority: int = Priority.NORMAL

@@ -32,6 +32,7 @@ class TaskContext:
         "attempt",
         "max_attempts",
         "partial_result",
+        "project_id",
         "run_at",
         "task_id",
         "task_type",
@@ -45,12 +46,15 @@ class TaskContext:
         attempt: int,
         max_attempts: int,
         run_at: datetime,
+        project_id: str | None = None,
     ) -> None:
         self.task_id = task_id
         self.task_type = task_type
         self.attempt = attempt
         self.max_attempts = max_attempts
         self.run_at = run_at
+        #: The project of the task (what it writes, the asset inventory, is scoped by it).
+        self.project_id = project_id
         #: Set by an executor to keep partial work when the task is cancelled.
         self.partial_result: Any = None
         self._progress = _NO_PROGRESS
@@ -66,11 +70,13 @@ class TaskContext:
         *,
         step: int | None = None,
         total_steps: int | None = None,
+        step_name: str | None = None,
     ) -> None:
         """Record progress. ``percent`` is clamped to [0, 100], rounded to one decimal (what
         a reader can use: ``27.6``, not ``27.586206896551722``) and never goes back within an
         attempt; when omitted but ``step``/``total_steps`` are known it is derived from them.
-        Unchanged fields keep their last value."""
+        ``step_name`` says in words what the current step does (shown beside ``step`` /
+        ``total_steps``). Unchanged fields keep their last value."""
         current = self._progress
         step = current.step if step is None else max(0, step)
         total_steps = current.total_steps if total_steps is None else max(0, total_steps)
@@ -86,6 +92,7 @@ class TaskContext:
             message=current.message if message is None else message,
             step=step,
             total_steps=total_steps,
+            step_name=current.step_name if step_name is None else step_name,
         )
         if updated != current:
             self._progress = updated

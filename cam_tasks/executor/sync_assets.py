@@ -26,7 +26,7 @@ from cam_tasks.assets import (
     check_asset_types,
     sync_scope,
 )
-from cam_tasks.domain import AssetScope, Clock, PermanentError, SyncCounts
+from cam_tasks.domain import AssetScope, AssetSync, Clock, PermanentError, SyncCounts
 from cam_tasks.executor.context import TaskContext
 from cam_tasks.repository.protocol import AssetInventory
 
@@ -111,10 +111,35 @@ def provider_params_model(model: type[_ParamsT], providers: ProviderRegistry) ->
             return value
         return check_asset_types(providers.get(name), value)
 
+    def document(schema: dict[str, Any]) -> None:
+        # The schema says what validation accepts: the registered names, and the asset types
+        # some registered provider lists (which ones go with which provider is checked above).
+        # And its other rules: a numeric account id is taken as its digits; lists are unique.
+        properties = schema.get("properties", {})
+        if "provider" in properties:
+            properties["provider"]["enum"] = sorted(p.name for p in providers)
+        if "account_id" in properties:
+            account = properties["account_id"]
+            properties["account_id"] = {
+                "title": account.get("title", "Account Id"),
+                "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+                "description": "The cloud account; a number is taken as its decimal digits.",
+            }
+        types = properties.get("asset_types", {})
+        if isinstance(types.get("items"), dict):
+            types["items"]["enum"] = sorted({t for p in providers for t in p.asset_types})
+            types["uniqueItems"] = True
+        for choice in properties.get("regions", {}).get("anyOf", []):
+            if choice.get("type") == "array":
+                choice["uniqueItems"] = True
+
     validators: dict[str, Any] = {"_registered_provider": field_validator("provider")(registered)}
     if "asset_types" in model.model_fields:
         validators["_supported_asset_types"] = field_validator("asset_types")(supported)
-    return create_model(model.__name__, __base__=model, __validators__=validators)
+    bound = create_model(model.__name__, __base__=model, __validators__=validators)
+    bound.model_config["json_schema_extra"] = document
+    bound.model_rebuild(force=True)
+    return bound
 
 
 async def resolve_regions(
@@ -181,7 +206,8 @@ async def sync_scopes(
     """Run :func:`sync_scope` over ``scopes`` in order and return their results.
 
     Progress: before scope ``k`` of ``n`` it reports ``(k-1)/n`` percent and the message
-    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n``; after
+    ``"{verb} region {region}: {asset_type} {k}/{n}"`` with ``step=k, total_steps=n`` and
+    ``step_name="{verb} {asset_type} in {region}"``; after
     every page, ``"{verb} {region}: {asset_type} page {p} · {assets} assets"`` (assets
     received by the whole task so far, with thousands separators) and, when the provider tells
     the scope's total (:class:`~cam_tasks.assets.AssetPage`), a percent that moves within the
@@ -228,14 +254,17 @@ async def sync_scopes(
                 f"{verb} region {scope.region}: {scope.asset_type} {index}/{total}",
                 step=index,
                 total_steps=total,
+                step_name=f"{verb} {scope.asset_type} in {scope.region}",
             )
             current = ScopeResult(scope, SyncCounts())
+            now = clock.now()
             try:
                 counts = await sync_scope(
                     inventory,
                     provider,
                     scope,
-                    now=clock.now(),
+                    now=now,
+                    sync=AssetSync(task_id=ctx.task_id, project_id=ctx.project_id, at=now),
                     batch_size=batch_size,
                     on_page=keep(scope),
                     on_progress=report_page(scope, index),

@@ -512,6 +512,7 @@ class Dispatcher(Startable):
                 attempt=task.attempts,
                 max_attempts=task.max_attempts,
                 run_at=task.run_at,
+                project_id=task.project_id,
             ),
         )
         self._held[task.id] = held

@@ -20,7 +20,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.errors import ConfigurationError as DriverConfigurationError
@@ -150,10 +150,16 @@ def _open_mongodb(uri: str, options: _Options) -> Stores:
             "tz_aware": True,
             "serverSelectionTimeoutMS": max(1, round(options.server_selection_timeout_s * 1000)),
         }
-        # Client-side operation timeout: without it, a server that accepts connections but
-        # stops answering hangs every request. An explicit timeoutMS in the URI wins.
-        if options.operation_timeout_s is not None and "timeoutms=" not in uri.lower():
-            client_options["timeoutMS"] = max(1, round(options.operation_timeout_s * 1000))
+        # A bound on every read from a server: without it, a server that accepts connections
+        # but stops answering hangs every request. Not the driver's timeoutMS: under timeoutMS
+        # PyMongo ignores serverSelectionTimeoutMS, so refused connections would answer only
+        # after the operation timeout. A timeoutMS or socketTimeoutMS in the URI wins.
+        named = {name.lower() for name in parse_qs(urlsplit(uri).query)}
+        if options.operation_timeout_s is not None and not named & {
+            "timeoutms",
+            "sockettimeoutms",
+        }:
+            client_options["socketTimeoutMS"] = max(1, round(options.operation_timeout_s * 1000))
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, **client_options)
     except DriverConfigurationError as exc:  # InvalidURI is one; never echo the URI
         scheme = uri.partition("://")[0].lower()
@@ -186,7 +192,9 @@ def open_stores(
     other scheme, a malformed URI, or mongomock:// without mongomock-motor installed.
 
     Does not connect: PyMongo connects in the background and the first operation waits up to
-    ``server_selection_timeout_s`` for a server (then DatabaseUnavailableError).
+    ``server_selection_timeout_s`` for a server (then DatabaseUnavailableError); once sent, it
+    waits up to ``operation_timeout_s`` for each reply from the server (then the same). A
+    ``timeoutMS`` in a mongodb:// URI replaces both (the driver's own rule).
     """
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
     opener = _OPENERS.get(scheme)

@@ -23,10 +23,15 @@ from typing import Any, Literal, Protocol
 from cam_tasks.domain import (
     DEFAULT_QUEUE,
     Asset,
+    AssetFilter,
     AssetScope,
+    AssetSort,
+    AssetSummary,
+    AssetSync,
     Lease,
     Progress,
     Schedule,
+    StoredAsset,
     Task,
     TaskError,
     TaskFilter,
@@ -286,9 +291,11 @@ class AssetInventory(Protocol):
         upserts: Sequence[Asset],
         removals: Collection[str],
         now: datetime,
+        sync: AssetSync | None = None,
     ) -> None:
         """Insert or replace ``upserts`` and delete ``removals`` (asset ids) in ``scope``, in
-        one bulk round trip. Upserted assets get ``synced_at = now``."""
+        one bulk round trip. Upserted assets get ``synced_at = now``; with ``sync``, every
+        asset left in the scope (unchanged ones too) records it as its ``last_sync``."""
         ...
 
     async def find(
@@ -302,6 +309,25 @@ class AssetInventory(Protocol):
         limit: int = 100,
     ) -> tuple[builtins.list[Asset], int]:
         """Stored assets matching the criteria, ordered by (region, type, id), and the total."""
+        ...
+
+    async def search(
+        self,
+        query: AssetFilter,
+        *,
+        sort: AssetSort = "region",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[builtins.list[StoredAsset], int]:
+        """A page of the assets ``query`` selects, ordered by ``sort`` (ties by provider,
+        account, region, type, id, ascending), and how many it selects in all. ``limit=0``
+        returns only the total; ValueError for a negative offset or limit."""
+        ...
+
+    async def summary(self, query: AssetFilter) -> AssetSummary:
+        """Counts of the assets ``query`` selects by provider, account, region and type, and
+        the most recent ``last_sync`` among them."""
         ...
 
 

@@ -1,6 +1,7 @@
 """The service layer: task and schedule use cases shared by every front end (HTTP API, CLI,
 host code)."""
 
+from cam_tasks.service.assets import AssetPage, AssetService
 from cam_tasks.service.errors import QueueFullError, QueueNotFoundError
 from cam_tasks.service.notifier import TaskNotifier
 from cam_tasks.service.queues import QueueInfo, QueueService
@@ -24,6 +25,8 @@ __all__ = [
     "DEFAULT_WATCH_POLL_INTERVAL_S",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "MAX_RETRIES_LIMIT",
+    "AssetPage",
+    "AssetService",
     "QueueFullError",
     "QueueInfo",
     "QueueNotFoundError",

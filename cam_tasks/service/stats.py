@@ -161,7 +161,8 @@ class StatsService:
         ``since`` to one default window (24 h) before ``until``. Counted in the store (an
         aggregation), by the rules of :mod:`cam_tasks.domain.stats`.
 
-        Raises :class:`InvalidParamsError` for naive datetimes or ``since >= until``.
+        An empty or reversed window (``since >= until``) counts nothing. Raises
+        :class:`InvalidParamsError` for naive datetimes.
         """
         problems: builtins.list[dict[str, Any]] = []
         for loc, value in (("since", since), ("until", until)):
@@ -172,10 +173,9 @@ class StatsService:
         end = until or self._clock.now()
         start = since or end - self._default_window
         if not start < end:
-            raise InvalidParamsError(
-                "invalid statistics window",
-                [_problem("since", "must be earlier than until", "window")],
-            )
+            # A window that ends where (or before) it starts holds no instant, so it counts no
+            # task: answered as such rather than refused, since both bounds are valid instants.
+            return TaskStats(since=start, until=end)
         projects = _projects(principal)
         stats = await self._repository.stats(
             since=start, until=end, types=types, project_ids=projects

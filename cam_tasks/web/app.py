@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from cam_tasks.assets import ProviderRegistry
-from cam_tasks.service import QueueService, ScheduleService, TaskService
+from cam_tasks.service import AssetService, QueueService, ScheduleService, TaskService
 from cam_tasks.service.stats import StatsService, WorkerPool
 from cam_tasks.service.watch import TaskWatcher
 from cam_tasks.web import events
+from cam_tasks.web.asset_routes import ASSETS_KEY, asset_routes
 from cam_tasks.web.auth import Authenticate, authentication_middleware
 from cam_tasks.web.bulk_routes import bulk_routes, purge_routes
 from cam_tasks.web.cors import enable_cors
@@ -53,6 +54,7 @@ def create_api(
     schedules: ScheduleService | None = None,
     providers: ProviderRegistry | None = None,
     queues: QueueService | None = None,
+    assets: AssetService | None = None,
 ) -> web.Application:
     """The task API over ``service``, meant to be mounted by a host application::
 
@@ -75,8 +77,9 @@ def create_api(
     With ``stats`` and ``workers`` (the local dispatcher), ``/tasks/stats`` and
     ``/queue/stats`` are served too (ValueError when only one is given). With ``schedules``,
     ``/schedules…`` is served (docs/scheduling.md); with ``providers``, ``GET /providers``; with
-    ``queues``, ``GET /queues`` and ``POST /queues/{name}/pause|resume``. The bulk routes
-    (``POST /tasks/retry``, ``POST /tasks/cancel``, ``DELETE /tasks``) are always served.
+    ``queues``, ``GET /queues`` and ``POST /queues/{name}/pause|resume``; with ``assets``,
+    ``GET /assets`` and ``GET /assets/summary``. The bulk routes (``POST /tasks/retry``,
+    ``POST /tasks/cancel``, ``DELETE /tasks``) are always served.
     ``/openapi.json`` (the OpenAPI document of
     the routes served, generated from their models and ``service.registry``) and ``/docs`` (a
     page showing it) are always served, without authentication.
@@ -132,6 +135,9 @@ def create_api(
     if queues is not None:
         app[QUEUES_KEY] = queues
         app.add_routes(queue_routes)
+    if assets is not None:
+        app[ASSETS_KEY] = assets
+        app.add_routes(asset_routes)
     add_docs(app)
 
     async def stop_waiting(_: web.Application) -> None:

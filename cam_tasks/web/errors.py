@@ -224,12 +224,22 @@ def _request_id(request: web.Request) -> str:
     return uuid.uuid4().hex
 
 
-def _from_http_exception(exc: web.HTTPException) -> web.Response:
+def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> list[str]:
+    """The methods of the resource the path names. aiohttp's router unites the methods of
+    every resource whose pattern matches, so ``OPTIONS /tasks/sync-assets`` would also offer
+    the GET and DELETE of ``/tasks/{task_id}``; a fixed path names its own resource only."""
+    for resource in request.app.router.resources():
+        if isinstance(resource, web.PlainResource) and resource.canonical == request.path:
+            return sorted({route.method for route in resource})
+    return sorted(exc.allowed_methods)
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> web.Response:
     error, msg = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason.lower()))
     headers: dict[str, str] = {}
     details: Details = []
     if isinstance(exc, web.HTTPMethodNotAllowed):
-        allowed = sorted(exc.allowed_methods)
+        allowed = _allowed_methods(request, exc)
         headers["Allow"] = ",".join(allowed)
         details.append({"allowed_methods": allowed})
     return error_response(exc.status, error, msg, details, headers=headers)
@@ -281,7 +291,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:  # redirects and the like are answers, not errors
             raise
-        response = _from_http_exception(exc)
+        response = _from_http_exception(request, exc)
     except Exception:
         response = _internal_error(request, request_id)
     if not response.prepared:  # a streamed response sets its own headers before preparing

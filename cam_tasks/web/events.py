@@ -5,7 +5,8 @@ the same :func:`~cam_tasks.web.views.task_view`):
 
 - ``status``: the lifecycle changed: status, attempt, a cancel request, the schedule or the
   start/end times. The first event of a stream is always one (the state as the client finds it);
-- ``progress``: only progress changed (``progress``, ``message``, ``step``, ``total_steps``);
+- ``progress``: only progress changed (``progress``, ``message``, ``step``, ``total_steps``,
+  ``step_name``);
 - ``done``: once, after the ``status`` event of a terminal state; the stream then ends.
 
 Event ids name the state the client has after the event: ``<S>-<P>`` where ``S`` and ``P`` are
@@ -74,7 +75,7 @@ _LIFECYCLE_FIELDS: Final = (
     "completed_at",
     "error",
 )
-_PROGRESS_FIELDS: Final = ("progress", "message", "step", "total_steps")
+_PROGRESS_FIELDS: Final = ("progress", "message", "step", "total_steps", "step_name")
 EVENT_ID_PATTERN = re.compile(r"([0-9a-f]{16})-([0-9a-f]{16})(-done)?")
 
 routes = web.RouteTableDef()

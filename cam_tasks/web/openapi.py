@@ -342,18 +342,47 @@ class _Builder:
             headers["WWW-Authenticate"] = True
         if status == 429:
             headers["Retry-After"] = True
-        narrowed = {
-            "properties": {
-                "code": {"const": status},
-                "data": {"properties": {"error": {"enum": error_codes(status)}}},
-            }
-        }
-        envelope = {"allOf": [self.schema(ErrorEnvelope, "serialization"), narrowed]}
+        envelope = _error_envelope(status)
         return {
             "description": ERROR_STATUSES[status][1],
             "headers": _headers(headers),
             "content": {"application/json": {"schema": envelope}},
         }
+
+
+def _error_envelope(status: int) -> dict[str, Any]:
+    """The :class:`ErrorEnvelope` of an answer with ``status``, written out flat: ``code`` is
+    that status and ``data.error`` one of its codes. Flat rather than an ``allOf`` narrowing
+    the shared envelope: client generators cannot merge ``code: int`` with ``const: 404`` and
+    drop the error answers altogether (openapi-python-client does)."""
+    fields = ErrorEnvelope.model_fields
+    data = ErrorData.model_fields
+    return {
+        "type": "object",
+        "description": ErrorEnvelope.__doc__,
+        "required": ["code", "msg", "data"],
+        "properties": {
+            "code": {"type": "integer", "const": status, "description": fields["code"].description},
+            "msg": {"type": "string", "description": fields["msg"].description},
+            "data": {
+                "type": "object",
+                "description": ErrorData.__doc__,
+                "required": ["error", "details"],
+                "properties": {
+                    "error": {
+                        "type": "string",
+                        "enum": error_codes(status),
+                        "description": data["error"].description,
+                    },
+                    "details": {
+                        "type": "array",
+                        "items": {"type": "object", "additionalProperties": True},
+                        "description": data["details"].description,
+                    },
+                },
+            },
+        },
+    }
 
 
 def _anchored(pattern: str) -> str:

@@ -9,6 +9,9 @@ the error middleware, so no handler builds an error response itself. Requests ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from aiohttp import web
 
 from cam_tasks.domain import Task
@@ -32,7 +35,9 @@ from cam_tasks.web.schemas import (
     TASK_QUERY_KEYS,
     ListTasksQuery,
     TaskListView,
+    TaskProgressView,
     TaskQuery,
+    TaskResultView,
     TaskView,
 )
 from cam_tasks.web.views import TASK_ROUTE, task_location, task_view, task_views
@@ -126,26 +131,109 @@ async def get_task(request: web.Request) -> web.Response:
     arrived), or after ``wait_s`` with the task as it is then (304 if the client's tag still
     matches).
     """
+    return await _conditional_read(request, lambda task: task_view(request, task))
+
+
+#: What a polling view is rendered from: the task view, cut to the polling model's fields.
+_PROGRESS_FIELDS = tuple(TaskProgressView.model_fields)
+_RESULT_FIELDS = tuple(TaskResultView.model_fields)
+
+
+def _fields_of(request: web.Request, task: Task, names: tuple[str, ...]) -> dict[str, Any]:
+    view = task_view(request, task)
+    return {name: view[name] for name in names}
+
+
+async def _conditional_read(
+    request: web.Request, render: Callable[[Task], dict[str, Any]]
+) -> web.Response:
+    """Answer the task of the request's path as ``render`` shows it, with the weak ``ETag`` of
+    that rendering, ``If-None-Match`` (304) and the ``wait_s`` long poll: the rules of
+    ``GET /tasks/{id}``, applied to what ``render`` shows, so a poll of a part of a task wakes
+    only when that part changes."""
     task_id = task_id_of(request)
     query = parse_query(request, TaskQuery, TASK_QUERY_KEYS)
     client_tags = if_none_match(request.headers.get("If-None-Match"))
     service = _service(request)
     task = await service.get(task_id, principal=principal_of(request))
-    view = task_view(request, task)
+    view = render(task)
     etag = etag_of(view)
     if query.wait_s is not None and (client_tags is None or matches(etag, client_tags)):
         known = client_tags if client_tags is not None else frozenset({opaque_tag(etag)})
 
         def changed(candidate: Task) -> bool:
-            return not matches(etag_of(task_view(request, candidate)), known)
+            return not matches(etag_of(render(candidate)), known)
 
         task = await request.app[WATCHER_KEY].wait(task_id, until=changed, timeout_s=query.wait_s)
-        view = task_view(request, task)
+        view = render(task)
         etag = etag_of(view)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if matches(etag, client_tags):
         return web.Response(status=304, headers=headers)
     return success_response(view, headers=headers)
+
+
+def _polled(
+    operation_id: str, summary: str, description: str, view: type[Any], what: str
+) -> Operation:
+    """The description of a small polling read, which answers like ``GET /tasks/{id}``."""
+    return Operation(
+        operation_id,
+        "tasks",
+        summary,
+        description + " Same `ETag`, `If-None-Match` and `wait_s` long poll as "
+        "`GET /tasks/{task_id}`, over these fields only: a long poll answers when one of them "
+        "changes.",
+        (
+            Reply(200, what, view, headers={"ETag": True, "Cache-Control": True}),
+            Reply(
+                304,
+                "Not modified: the client's ETag still matches.",
+                content=Content.EMPTY,
+                headers={"ETag": True, "Cache-Control": True},
+            ),
+        ),
+        errors=frozenset({404, 503}),
+        query=TaskQuery,
+        headers=("If-None-Match",),
+    )
+
+
+@routes.get("/tasks/{task_id}/progress")
+@documented(
+    _polled(
+        "get_task_progress",
+        "Get a task's progress",
+        "A small payload for progress bars: status, `progress` (percent), `message`, `step`, "
+        "`total_steps`, `step_name` and `eta_s`.",
+        TaskProgressView,
+        "The task's progress.",
+    )
+)
+async def get_task_progress(request: web.Request) -> web.Response:
+    """A task's progress fields (``TaskProgressView``), conditional and long-pollable like
+    ``GET /tasks/{id}``."""
+    return await _conditional_read(
+        request, lambda task: _fields_of(request, task, _PROGRESS_FIELDS)
+    )
+
+
+@routes.get("/tasks/{task_id}/result")
+@documented(
+    _polled(
+        "get_task_result",
+        "Get a task's result",
+        "How the task ended: status, `result`, `error` and `completed_at` (`result` and "
+        "`error` are null until then). With `wait_s`, wait for the end without the progress "
+        "updates in between.",
+        TaskResultView,
+        "The task's outcome so far.",
+    )
+)
+async def get_task_result(request: web.Request) -> web.Response:
+    """A task's outcome fields (``TaskResultView``), conditional and long-pollable like
+    ``GET /tasks/{id}``."""
+    return await _conditional_read(request, lambda task: _fields_of(request, task, _RESULT_FIELDS))
 
 
 @routes.post("/tasks/{task_id}/cancel")

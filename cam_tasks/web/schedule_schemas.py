@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from cam_tasks.domain import MAX_PAGE_SIZE, Priority, Schedule
-from cam_tasks.web.schemas import MAX_OFFSET, MAX_TYPE_LENGTH, UtcDatetime
+from cam_tasks.web.schemas import MAX_OFFSET, MAX_TYPE_LENGTH, PriorityChoice, UtcDatetime
 
 __all__ = [
     "SCHEDULE_LIST_QUERY_KEYS",
@@ -38,7 +38,7 @@ class CreateScheduleRequest(BaseModel):
     timezone: str = Field(default="UTC", min_length=1, max_length=_MAX_TEXT)
     type: str = Field(min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] = Field(default_factory=dict)
-    priority: StrictInt | str = Priority.NORMAL
+    priority: PriorityChoice = Priority.NORMAL
     active: StrictBool = True
 
 
@@ -52,7 +52,7 @@ class UpdateScheduleRequest(BaseModel):
     timezone: str | None = Field(default=None, min_length=1, max_length=_MAX_TEXT)
     type: str | None = Field(default=None, min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] | None = None
-    priority: StrictInt | str | None = None
+    priority: PriorityChoice | None = None
     active: StrictBool | None = None
 
 

@@ -7,6 +7,7 @@ render datetimes as RFC 3339 UTC with a ``Z`` and millisecond precision.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, Final, Optional
@@ -15,6 +16,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -47,11 +49,14 @@ __all__ = [
     "SUBMIT_BATCH",
     "TASK_QUERY_KEYS",
     "ListTasksQuery",
+    "PriorityChoice",
     "SubmitTaskRequest",
     "SubmittedView",
     "TaskErrorView",
     "TaskListView",
+    "TaskProgressView",
     "TaskQuery",
+    "TaskResultView",
     "TaskView",
 ]
 
@@ -92,9 +97,24 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("is outside the range of representable instants") from None
 
 
+#: The start of an RFC 3339 date-time: what the document promises and all an instant may be.
+_RFC3339_START: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # pydantic would also read a number ("0.5", 1700000000) as Unix seconds; the document says
+    # date-time, so the server says the same.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, like 2026-03-01T12:00:00Z")
+    return value
+
+
 #: An instant a client sends: RFC 3339 with an offset (or ``Z``), returned in UTC; one whose UTC
-#: time falls outside years 1 to 9999 is refused like any other invalid value.
-UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+#: time falls outside years 1 to 9999 is refused like any other invalid value, and so is a
+#: number (never read as Unix seconds).
+UtcInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 # -- requests ---------------------------------------------------------------------------------
 
@@ -121,12 +141,39 @@ class _SubmitTaskBody(BaseModel):
         }
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" for c in word)
+
+
+#: A priority as requests give it: a level's number or its name (any case, spaces around
+#: allowed), exactly what the service accepts, so the document says no more and no less.
+PriorityChoice = Annotated[
+    StrictInt | str,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "enum": [int(p) for p in Priority]},
+                {
+                    "type": "string",
+                    "pattern": r"^\s*("
+                    + "|".join(_any_case(p.name.lower()) for p in Priority)
+                    + r")\s*$",
+                },
+            ],
+            "description": "A number ("
+            + ", ".join(f"{int(p)} {p.name.lower()}" for p in Priority)
+            + ") or a name.",
+        },
+        mode="validation",
+    ),
+]
+
 #: Submit options whose JSON form differs from their domain field (strict JSON types, names
 #: for priorities, RFC 3339 instants, bounds). Every other option of
 #: :data:`~cam_tasks.domain.SUBMIT_OPTIONS` is taken as its :class:`Task` field is declared,
 #: optional: a field added to the task and named there is accepted here without a change.
 _OPTION_FORMS: Final[dict[str, tuple[Any, Any]]] = {
-    "priority": (StrictInt | str, Priority.NORMAL),
+    "priority": (PriorityChoice, Priority.NORMAL),
     "run_at": (UtcInstant | None, None),
     "max_retries": (StrictInt | None, Field(default=None, ge=0)),
     "timeout_s": (StrictFloat | None, Field(default=None, gt=0, allow_inf_nan=False)),
@@ -199,6 +246,8 @@ class ListTasksQuery(BaseModel):
     @classmethod
     def _split_statuses(cls, value: Any) -> Any:
         if isinstance(value, str):
+            if not value.strip():
+                return None  # `status=`: no status named, so no status filter
             return [part.strip() for part in value.split(",")]
         return value
 
@@ -378,3 +427,26 @@ class SubmittedView(BaseModel):
     message: str = "task submitted"
     #: True when the submit joined the active task holding its ``unique_key`` (answered 200).
     deduplicated: bool = False
+
+
+def _view_subset(name: str, doc: str, fields: tuple[str, ...]) -> type[BaseModel]:
+    """A model of some of :data:`TaskView`'s fields, declared as the view declares them."""
+    shown = TaskView.model_fields
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        name, __doc__=doc, **{field: (shown[field].annotation, ...) for field in fields}
+    )
+
+
+#: ``GET /tasks/{id}/progress``: what a progress bar needs, and nothing that grows (no params,
+#: result or history), so polling it stays cheap.
+TaskProgressView = _view_subset(
+    "TaskProgressView",
+    "A task's progress: status, percent, message, step fields and the estimated time left.",
+    ("id", "status", "progress", "message", "step", "total_steps", "step_name", "eta_s"),
+)
+#: ``GET /tasks/{id}/result``: how the task ended (``result`` and ``error`` stay null before).
+TaskResultView = _view_subset(
+    "TaskResultView",
+    "A task's outcome: status, result, error and when it ended.",
+    ("id", "status", "result", "error", "completed_at"),
+)

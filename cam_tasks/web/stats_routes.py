@@ -23,7 +23,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    model_validator,
 )
 
 from cam_tasks.domain import InvalidParamsError, TaskStatus
@@ -71,12 +70,6 @@ class TaskStatsQuery(BaseModel):
     since: UtcInstant | None = None
     until: UtcInstant | None = None
     type: str | None = Field(default=None, min_length=1, max_length=MAX_TYPE_LENGTH)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TaskStatsQuery:
-        if self.since is not None and self.until is not None and not self.since < self.until:
-            raise ValueError("since must be earlier than until")
-        return self
 
 
 # -- responses --------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cam_tasks.assets import sync_scope
-from cam_tasks.domain import Asset, AssetScope, PermanentError, SyncCounts
+from cam_tasks.domain import Asset, AssetFilter, AssetScope, AssetSync, PermanentError, SyncCounts
 from cam_tasks.repository import MemoryAssetInventory
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -69,9 +69,10 @@ class CountingInventory(MemoryAssetInventory):
         upserts: Sequence[Asset],
         removals: Collection[str],
         now: datetime,
+        sync: AssetSync | None = None,
     ) -> None:
         self.writes.append((len(upserts), len(removals)))
-        await super().write(scope, upserts=upserts, removals=removals, now=now)
+        await super().write(scope, upserts=upserts, removals=removals, now=now, sync=sync)
 
 
 async def stored(inventory: MemoryAssetInventory) -> dict[str, Asset]:
@@ -193,3 +194,16 @@ async def test_an_interrupted_sync_keeps_written_batches_and_removes_nothing() -
     provider.pause_after = None
     resumed = await sync_scope(inventory, provider, SCOPE, now=NOW)
     assert resumed == SyncCounts(total_count=6, added_count=2, unchanged_count=4, removed_count=1)
+
+
+async def test_a_sync_that_changes_nothing_still_records_itself_in_one_write() -> None:
+    inventory = CountingInventory()
+    assets = [vm("a"), vm("b")]
+    await sync_scope(inventory, PagedProvider(assets), SCOPE, now=NOW)
+    inventory.writes = []
+    mark = AssetSync(task_id="t-2", project_id="project-a", at=NOW)
+    counts = await sync_scope(inventory, PagedProvider(assets), SCOPE, now=NOW, sync=mark)
+    assert counts.unchanged_count == 2
+    assert inventory.writes == [(0, 0)]
+    found, _ = await inventory.search(AssetFilter(project_ids=frozenset({"project-a"})))
+    assert sorted(a.asset_id for a in found) == ["a", "b"]

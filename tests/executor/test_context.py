@@ -45,3 +45,16 @@ def test_a_report_that_rounds_to_the_same_value_writes_nothing_new() -> None:
     assert ctx.take_progress() is not None
     ctx.report(10.04)
     assert ctx.take_progress() is None
+
+
+def test_a_step_name_is_kept_until_another_is_reported() -> None:
+    ctx = context()
+    ctx.report(step=2, total_steps=5, step_name="内容生成")
+    ctx.report(50)
+    assert (ctx.progress.step, ctx.progress.total_steps) == (2, 5)
+    assert ctx.progress.step_name == "内容生成"
+    assert ctx.take_progress() is not None
+    ctx.report(step_name="内容审核")
+    taken = ctx.take_progress()
+    assert taken is not None
+    assert taken.step_name == "内容审核"

@@ -127,6 +127,8 @@ async def test_discovery_finds_every_region_and_type_the_account_holds() -> None
     assert (await inventory.find(account_id="456"))[1] == 9
     assert observed.messages[0] == (0.0, "Discovering region cn-hangzhou: ecs 1/8")
     assert observed.messages[6] == (75.0, "Discovering region cn-beijing: rds 7/8")
+    # The last scope's name stays beside step 8 of 8.
+    assert (ctx.progress.step, ctx.progress.step_name) == (8, "Discovering slb in cn-beijing")
     assert ctx.progress.percent == 100
     assert ctx.progress.message == (
         "Discovered 9 assets of 4 types in 2 regions: 9 added, 0 updated, 0 unchanged, 0 removed"

@@ -46,6 +46,7 @@ class Observed:
         self.inner, self.ctx, self.pause_at = inner, ctx, pause_at
         self.name, self.asset_types = inner.name, inner.asset_types
         self.listings: list[tuple[float, str, int | None, int | None]] = []
+        self.step_names: list[str | None] = []
         self.paused = asyncio.Event()
 
     async def regions(self, account_id: str) -> list[str]:
@@ -56,6 +57,7 @@ class Observed:
     ) -> AsyncIterator[list[Asset]]:
         p = self.ctx.progress
         self.listings.append((p.percent, p.message, p.step, p.total_steps))
+        self.step_names.append(p.step_name)
         number = 0
         async for page in self.inner.list_assets(account_id, region, asset_type):
             if self.pause_at == ((region, asset_type), number):
@@ -219,6 +221,11 @@ async def test_without_regions_every_region_of_the_account_is_synced_scope_by_sc
     assert observed.listings[0] == (0.0, "Syncing region cn-shenzhen: ecs 1/8", 1, 8)
     assert observed.listings[2] == (25.0, "Syncing region cn-beijing: ecs 3/8", 3, 8)
     assert observed.listings[7] == (87.5, "Syncing region cn-shanghai: rds 8/8", 8, 8)
+    assert observed.step_names[:3] == [
+        "Syncing ecs in cn-shenzhen",
+        "Syncing rds in cn-shenzhen",
+        "Syncing ecs in cn-beijing",
+    ]
     final = ctx.progress
     assert (final.percent, final.step, final.total_steps) == (100.0, 8, 8)
     assert final.message == "Synced 40 assets: 40 added, 0 updated, 0 unchanged, 0 removed"
@@ -412,3 +419,16 @@ def test_the_asset_executors_key_on_provider_and_account() -> None:
         assert spec.unique_key(params) == f"{spec.type}:aliyun:123"
         assert spec.concurrency_key(params) == "assets:aliyun:123"
         assert spec.concurrency_limits == {"assets:*": 1}
+
+
+def test_the_params_schema_names_the_registered_providers_and_their_asset_types() -> None:
+    executor, _, _ = build()
+    schema = executor.params_model.model_json_schema()
+    assert schema["properties"]["provider"]["enum"] == ["aliyun"]
+    assert schema["properties"]["asset_types"]["items"]["enum"] == ["ecs", "oss", "rds", "slb"]
+    assert schema["properties"]["asset_types"]["uniqueItems"] is True
+    assert {"type": "integer"} in schema["properties"]["account_id"]["anyOf"]
+    # What the schema allows, validation accepts.
+    executor.params_model.model_validate(
+        {"provider": "aliyun", "account_id": "1", "asset_types": ["ecs", "oss", "rds", "slb"]}
+    )

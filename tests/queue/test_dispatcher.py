@@ -39,6 +39,7 @@ class Recording:
 
     def __init__(self) -> None:
         self.runs: Counter[str] = Counter()
+        self.projects: dict[str, str | None] = {}
         self.running = 0
         self.max_running = 0
         self.release = asyncio.Event()
@@ -47,6 +48,7 @@ class Recording:
 
     async def execute(self, params: Params, ctx: TaskContext) -> Any:
         self.runs[ctx.task_id] += 1
+        self.projects[ctx.task_id] = ctx.project_id
         self.running += 1
         self.max_running = max(self.max_running, self.running)
         self.started.set()
@@ -314,3 +316,13 @@ async def test_tasks_beyond_the_buffer_wait_in_the_store_and_all_run(repo, execu
         for task in tasks:
             assert (await final(repo, task.id)).status is TaskStatus.COMPLETED
         assert dispatcher.stats().held <= 2
+
+
+async def test_an_executor_learns_the_project_of_its_task(repo, executor) -> None:
+    await repo.initialize()
+    mine = await submit(repo, project_id="project-a")
+    nobodys = await submit(repo)
+    async with make_dispatcher(repo, executor):
+        await final(repo, mine.id)
+        await final(repo, nobodys.id)
+    assert executor.projects == {mine.id: "project-a", nobodys.id: None}

@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from cam_tasks.domain import AssetScope, ConfigurationError, TaskStatus, new_task
+from cam_tasks.domain import (
+    AssetScope,
+    ConfigurationError,
+    TaskStatus,
+    new_task,
+)
 from cam_tasks.repository import (
     MemoryAssetInventory,
     MemoryTaskRepository,
@@ -18,6 +25,7 @@ from cam_tasks.repository import (
     open_stores,
     stores_for_database,
 )
+from tests.support.network import free_port
 
 T0 = datetime(2100, 1, 1, tzinfo=UTC)
 SCOPE = AssetScope(provider="aliyun", account_id="1", region="cn-shenzhen", asset_type="ecs")
@@ -103,3 +111,48 @@ async def test_stores_for_a_pymongo_async_database(wire_db: Any) -> None:
     await _run_one_task(stores)
     await stores.close()
     assert await wire_db["tasks"].count_documents({}) == 1
+
+
+# -- refused connections ------------------------------------------------------------------------
+# The bounds differ by orders of magnitude, so which one applied shows without timing: the guard
+# (60 s) would fire first if the 600 s bound were the one the driver waited for. It runs in its
+# own process: PyMongo's async monitor may leave the socket of a connection attempt that close()
+# cancelled unclosed (PYTHON-5867), a ResourceWarning this suite's warning filter would turn
+# into a failure of whichever test the garbage collector happens to run in.
+
+_REFUSED = """
+import asyncio, sys
+from cam_tasks.domain import DatabaseUnavailableError
+from cam_tasks.repository import open_stores
+
+async def main() -> None:
+    stores = open_stores(sys.argv[1], server_selection_timeout_s=0.2, operation_timeout_s=600)
+    try:
+        await stores.tasks.get("no-such-task")
+    except DatabaseUnavailableError as exc:
+        print("unavailable:", exc)
+    finally:
+        await stores.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_refused_connections_answer_after_server_selection_not_the_operation_bound() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _REFUSED,
+        f"mongodb://127.0.0.1:{free_port()}/cam",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(60):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert out.decode().startswith("unavailable: database unavailable: ServerSelectionTimeoutError")

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
-from cam_tasks.domain import Asset, AssetScope, ConfigurationError, DatabaseUnavailableError
+from cam_tasks.domain import (
+    Asset,
+    AssetFilter,
+    AssetScope,
+    AssetSummary,
+    AssetSync,
+    ConfigurationError,
+    DatabaseUnavailableError,
+)
 from cam_tasks.repository import MongoAssetInventory
 from cam_tasks.repository.protocol import AssetInventory
 from tests.conftest import Backend
@@ -247,3 +255,115 @@ async def test_an_index_named_like_ours_but_defined_otherwise_needs_a_migration(
     await database.get_collection("assets").create_index([("asset_id", 1)], name="asset_key")
     with pytest.raises(ConfigurationError, match="exists with another definition"):
         await MongoAssetInventory(database).initialize()
+
+
+# -- reads for the API: search and summary --------------------------------------------------------
+
+HANGZHOU_RDS = scope(region="cn-hangzhou", asset_type="rds")
+AWS_EC2 = AssetScope(provider="aws", account_id="999", region="us-east-1", asset_type="ec2")
+
+
+def sync(task_id: str, project_id: str | None, minute: int = 0) -> AssetSync:
+    return AssetSync(task_id=task_id, project_id=project_id, at=NOW.replace(minute=minute))
+
+
+async def filled(inventory: AssetInventory) -> AssetInventory:
+    """Three scopes synced by three tasks of two projects (and one that predates sync marks)."""
+    web = Asset(asset_id="i-web", asset_type="ecs", region="cn-shenzhen", name="Web-Server")
+    db = Asset(asset_id="i-db", asset_type="ecs", region="cn-shenzhen", name="db (primary)")
+    await inventory.write(
+        SHENZHEN_ECS, upserts=[web, db], removals=(), now=NOW, sync=sync("t1", "a")
+    )
+    await inventory.write(
+        HANGZHOU_RDS,
+        upserts=[asset("rm-1", HANGZHOU_RDS)],
+        removals=(),
+        now=NOW,
+        sync=sync("t2", "b", minute=5),
+    )
+    await inventory.write(AWS_EC2, upserts=[asset("i-0abc", AWS_EC2)], removals=(), now=NOW)
+    return inventory
+
+
+async def test_search_records_the_sync_on_every_asset_of_its_scope(
+    inventory: AssetInventory,
+) -> None:
+    await inventory.write(SHENZHEN_ECS, upserts=[asset("i-1"), asset("i-2")], removals=(), now=NOW)
+    # A later sync that changes nothing still marks the unchanged assets as its own.
+    later = sync("t9", "p9", minute=30)
+    await inventory.write(SHENZHEN_ECS, upserts=[], removals=(), now=NOW, sync=later)
+    found, total = await inventory.search(AssetFilter())
+    assert total == 2
+    assert [a.last_sync for a in found] == [later, later]
+    assert [(a.provider, a.account_id, a.synced_at) for a in found] == [("aliyun", "123", NOW)] * 2
+
+
+async def test_search_filters_by_each_criterion_and_by_project(inventory: AssetInventory) -> None:
+    await filled(inventory)
+
+    async def ids(**criteria: Any) -> list[str]:
+        found, total = await inventory.search(AssetFilter(**criteria), sort="asset_id")
+        assert total == len(found)
+        return [a.asset_id for a in found]
+
+    assert await ids() == ["i-0abc", "i-db", "i-web", "rm-1"]
+    assert await ids(provider="aliyun") == ["i-db", "i-web", "rm-1"]
+    assert await ids(account_id="999") == ["i-0abc"]
+    assert await ids(region="cn-hangzhou") == ["rm-1"]
+    assert await ids(asset_type="ecs") == ["i-db", "i-web"]
+    assert await ids(project_ids=frozenset({"a"})) == ["i-db", "i-web"]
+    assert await ids(project_ids=frozenset({"a", "b"})) == ["i-db", "i-web", "rm-1"]
+    assert await ids(project_ids=frozenset()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("web", ["i-web"]),  # name, any case
+        ("I-0A", ["i-0abc"]),  # id, any case
+        ("(primary)", ["i-db"]),  # pattern characters are matched literally
+        (".*", []),
+        ('{"$ne": 1}', []),
+    ],
+)
+async def test_search_text_is_a_literal_case_insensitive_substring_of_name_or_id(
+    inventory: AssetInventory, text: str, expected: list[str]
+) -> None:
+    await filled(inventory)
+    found, total = await inventory.search(AssetFilter(text=text), sort="asset_id")
+    assert [a.asset_id for a in found] == expected
+    assert total == len(expected)
+
+
+async def test_search_sorts_either_way_with_the_asset_key_breaking_ties(
+    inventory: AssetInventory,
+) -> None:
+    await filled(inventory)
+    found, _ = await inventory.search(AssetFilter(), sort="provider", descending=True)
+    # aws first; among aliyun's, the key order: cn-hangzhou before cn-shenzhen, then ids.
+    assert [a.asset_id for a in found] == ["i-0abc", "rm-1", "i-db", "i-web"]
+    page, total = await inventory.search(AssetFilter(), sort="name", offset=1, limit=2)
+    assert total == 4
+    assert [a.name for a in page] == ["db (primary)", "name-i-0abc"]  # after "Web-Server"
+    assert (await inventory.search(AssetFilter(), limit=0)) == ([], 4)
+
+
+async def test_summary_counts_by_field_and_names_the_latest_sync(
+    inventory: AssetInventory,
+) -> None:
+    await filled(inventory)
+    summary = await inventory.summary(AssetFilter())
+    assert summary.total == 4
+    assert [(c.value, c.count) for c in summary.by_provider] == [("aliyun", 3), ("aws", 1)]
+    assert [(c.value, c.count) for c in summary.by_account] == [("123", 3), ("999", 1)]
+    assert [(c.value, c.count) for c in summary.by_region] == [
+        ("cn-hangzhou", 1),
+        ("cn-shenzhen", 2),
+        ("us-east-1", 1),
+    ]
+    assert [(c.value, c.count) for c in summary.by_type] == [("ec2", 1), ("ecs", 2), ("rds", 1)]
+    assert summary.last_sync == sync("t2", "b", minute=5)
+
+    mine = await inventory.summary(AssetFilter(project_ids=frozenset({"a"})))
+    assert (mine.total, mine.last_sync) == (2, sync("t1", "a"))
+    assert await inventory.summary(AssetFilter(project_ids=frozenset())) == AssetSummary()

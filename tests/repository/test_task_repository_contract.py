@@ -130,6 +130,7 @@ async def test_every_field_survives_the_round_trip(repo: Repo) -> None:
             "message": "half way",
             "step": 3,
             "total_steps": 7,
+            "step_name": "内容生成",
             "attempts": 1,
             "idempotency_key": "key-1",
             "history": (record,),
@@ -380,7 +381,9 @@ async def test_next_run_at_is_the_earliest_pending_run_at_of_the_types(repo: Rep
 
 async def test_heartbeat_renews_the_lease_and_records_progress(repo: Repo) -> None:
     task = await running(repo, make())
-    progress = Progress(percent=40, message="listing", step=2, total_steps=5)
+    progress = Progress(
+        percent=40, message="listing", step=2, total_steps=5, step_name="Syncing ecs"
+    )
     assert await repo.heartbeat(task.lease, now=at(10), lease_s=30, progress=progress) is False
     stored = await repo.get(task.id)
     assert (stored.lease_until, stored.updated_at) == (at(40), at(10))
@@ -390,6 +393,7 @@ async def test_heartbeat_renews_the_lease_and_records_progress(repo: Repo) -> No
         2,
         5,
     )
+    assert stored.step_name == "Syncing ecs"
     assert await repo.heartbeat(task.lease, now=at(20), lease_s=30, progress=None) is False
     stored = await repo.get(task.id)
     assert (stored.lease_until, stored.progress, stored.message) == (at(50), 40, "listing")
@@ -909,3 +913,14 @@ async def test_a_bulk_retry_passes_over_tasks_whose_unique_key_is_held(repo: Rep
     assert count == 2
     assert (await repo.get("keyed")).status is TaskStatus.FAILED  # its key is the holder's
     assert (await repo.insert(make("again", unique_key="k"))).id == holder.id
+
+
+async def test_a_new_attempt_forgets_the_step_name_of_the_last(repo: Repo) -> None:
+    task = await running(repo, make(), owner="w1", lease_s=30)
+    progress = Progress(percent=40, step=2, total_steps=5, step_name="内容生成")
+    await repo.heartbeat(task.lease, now=at(5), lease_s=30, progress=progress)
+    await repo.retry_later(task.lease, now=at(7), run_at=at(8), error=BOOM)
+    assert (await repo.get(task.id)).step_name == "内容生成"
+    again = await repo.claim(types=["sync"], owner="w2", now=at(9), lease_s=10)
+    assert again is not None
+    assert again.step_name is None

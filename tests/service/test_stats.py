@@ -40,8 +40,6 @@ async def test_the_window_defaults_to_the_day_before_now(clock: ManualClock) -> 
     [
         (datetime(2026, 3, 1), None, "since"),  # naive
         (None, datetime(2026, 3, 1), "until"),
-        (T0, T0, "since"),
-        (T0 + timedelta(seconds=1), None, "since"),  # after now, the default until
     ],
 )
 async def test_bad_windows_are_invalid_params(
@@ -96,3 +94,20 @@ async def test_throughput_counts_completions_of_the_last_window(clock: ManualClo
 def test_a_meter_needs_a_positive_window(clock: ManualClock) -> None:
     with pytest.raises(ValueError, match="window_s"):
         ThroughputMeter(clock=clock, window_s=0)
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (T0, T0),  # empty
+        (T0 + timedelta(seconds=1), None),  # after now, the default until: reversed
+        (T0 + timedelta(days=1), T0 - timedelta(days=1)),
+    ],
+)
+async def test_an_empty_or_reversed_window_counts_nothing(
+    clock: ManualClock, since: datetime, until: datetime | None
+) -> None:
+    repo = MemoryTaskRepository(clock=clock)
+    await repo.insert(new_task(task_type="t", params={}, now=clock.now()))
+    stats = await StatsService(repo, clock=clock).task_stats(since=since, until=until)
+    assert stats.total == 0

@@ -93,6 +93,33 @@ def conformance_checks() -> list[Any]:
     ]
 
 
+#: Operations whose request rules the document cannot state in JSON Schema, so a request it
+#: allows may still be refused (422 with details): a cron expression's fields, a schedule's
+#: ``type`` and ``params`` checked against the registry, the ``Idempotency-Key`` header with
+#: a batch body. Only ``positive_data_acceptance`` is left out for them.
+RULES_BEYOND_THE_SCHEMA: frozenset[str] = frozenset(
+    {"POST /schedules", "PUT /schedules/{name}", "PATCH /schedules/{name}", "POST /tasks"}
+)
+
+
+def agreement_checks(operation: str) -> list[Any]:
+    """:func:`conformance_checks`, and that the document and the server agree on what is
+    valid: a request the schema allows is not refused as invalid
+    (``positive_data_acceptance``, but for :data:`RULES_BEYOND_THE_SCHEMA`), one it forbids
+    is (``negative_data_rejection``), and an undocumented method is a 405 whose ``Allow``
+    lists the documented ones (``unsupported_method``, ``allow_header_conformance``)."""
+    from schemathesis import checks
+
+    agreement = [
+        checks.negative_data_rejection,
+        checks.unsupported_method,
+        checks.allow_header_conformance,
+    ]
+    if operation not in RULES_BEYOND_THE_SCHEMA:
+        agreement.append(checks.positive_data_acceptance)
+    return conformance_checks() + agreement
+
+
 # -- seeded resources ---------------------------------------------------------------------------
 
 

@@ -58,10 +58,17 @@ class Live:
         local: bool = True,
         step: int | None = None,
         total_steps: int | None = None,
+        step_name: str | None = None,
     ) -> None:
         repository = self.observed if local else self.store
         self.clock.advance(1)
-        progress = Progress(percent=percent, message=message, step=step, total_steps=total_steps)
+        progress = Progress(
+            percent=percent,
+            message=message,
+            step=step,
+            total_steps=total_steps,
+            step_name=step_name,
+        )
         await repository.heartbeat(task.lease, now=self.clock.now(), lease_s=60, progress=progress)
 
     async def complete(self, task: Task, result: Any = "done", *, local: bool = True) -> Task:

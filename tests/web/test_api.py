@@ -164,6 +164,7 @@ async def test_get_shows_every_field_of_a_pending_task(api: Api) -> None:
         "message": "",
         "step": None,
         "total_steps": None,
+        "step_name": None,
         "attempts": 0,
         "max_retries": 3,
         "priority": 3,

@@ -488,3 +488,13 @@ def test_nothing_in_the_web_layer_raises_the_bare_root() -> None:
                 assert not (isinstance(raised, ast.Name) and raised.id == "CamTasksError"), (
                     f"{module.__name__} line {node.lineno} raises the bare CamTasksError"
                 )
+
+
+@pytest.mark.parametrize("path", ["/tasks/sync-assets", "/tasks/discover-assets"])
+@pytest.mark.parametrize("method", ["OPTIONS", "PUT", "PATCH"])
+async def test_a_fixed_path_allows_only_its_own_methods(api: Api, method: str, path: str) -> None:
+    # /tasks/{task_id} matches these paths too; its GET and DELETE are not theirs.
+    response = await api.client.request(method, f"{PREFIX}{path}")
+    data = await assert_error(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "POST"
+    assert data["details"] == [{"allowed_methods": ["POST"]}]

@@ -67,7 +67,7 @@ async def test_a_stream_follows_a_task_from_pending_to_done_and_ends(live: Live)
 
         running = await live.claim()
         received.append(await next_event(items))
-        await live.report(running, 50, "half", step=1, total_steps=2)
+        await live.report(running, 50, "half", step=1, total_steps=2, step_name="内容生成")
         received.append(await next_event(items))
         await live.complete(running, result={"rows": 2})
         received += await rest_of(items)
@@ -81,6 +81,7 @@ async def test_a_stream_follows_a_task_from_pending_to_done_and_ends(live: Live)
     ]
     assert received[2].data["message"] == "half"
     assert (received[2].data["step"], received[2].data["total_steps"]) == (1, 2)
+    assert received[2].data["step_name"] == "内容生成"
     assert received[-1].data["result"] == {"rows": 2}
     assert all(e.data["id"] == task.id for e in received)
     ids = [e.id for e in received]

@@ -70,3 +70,28 @@ async def test_the_first_and_last_instants_in_utc_are_accepted(client: Client, v
     assert listed["tasks"] == []
     key = "since" if value.startswith("0001") else "until"
     await assert_success(await client.get(f"{PREFIX}/tasks/stats?{key}={quote(value)}"))
+
+
+# The document declares these as date-time strings; a number is not one, though pydantic alone
+# would read it as Unix seconds (found by schemathesis' negative-data check).
+@pytest.mark.parametrize(
+    "path", ["/tasks?updated_since={}", "/tasks/stats?since={}", "/tasks/stats?until={}"]
+)
+@pytest.mark.parametrize("value", ["0.5", "1700000000", "2026-03-01"])
+async def test_a_number_or_a_bare_date_is_not_an_instant(
+    client: Client, path: str, value: str
+) -> None:
+    response = await client.get(PREFIX + path.format(quote(value)))
+    data = await assert_error(response, 400, "bad_request")
+    assert data["details"][0]["loc"][0] == "query"
+
+
+async def test_a_numeric_run_at_is_a_field_error(client: Client) -> None:
+    response = await client.post(f"{PREFIX}/tasks", json={**_submit("x"), "run_at": 1700000000})
+    data = await assert_error(response, 422, "validation_error")
+    assert data["details"][0]["loc"] == ["run_at"]
+
+
+async def test_an_empty_status_filter_is_no_filter(client: Client) -> None:
+    every = await assert_success(await client.get(f"{PREFIX}/tasks"))
+    assert await assert_success(await client.get(f"{PREFIX}/tasks?status=")) == every

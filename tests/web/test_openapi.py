@@ -10,6 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jsonschema
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
@@ -184,7 +185,12 @@ def test_error_codes_come_from_the_error_table(document: dict[str, Any]) -> None
     assert error_codes(429) == ["queue_full", "rate_limited"]
     assert error_codes(500) == ["internal_error"]
     narrowed = document["components"]["responses"]["UnprocessableContent"]["content"]
-    schema = narrowed["application/json"]["schema"]["allOf"][1]
+    schema = narrowed["application/json"]["schema"]
+    assert schema["properties"]["code"] == {
+        "type": "integer",
+        "const": 422,
+        "description": "The HTTP status.",
+    }
     assert schema["properties"]["data"]["properties"]["error"]["enum"] == error_codes(422)
 
 
@@ -458,3 +464,33 @@ def test_the_page_script_never_writes_html() -> None:
     script = (docs_page._STATIC / "api-docs.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script
+
+
+@pytest.mark.parametrize(
+    "schema_name", ["SubmitTaskRequest.export_assets", "UpdateScheduleRequest"]
+)
+async def test_priorities_are_documented_as_exactly_what_the_service_accepts(
+    host: tuple[Client, web.Application], document: dict[str, Any], schema_name: str
+) -> None:
+    schema = document["components"]["schemas"][schema_name]["properties"]["priority"]
+    accepted = [0, 3, "high", " URGENT ", "Low"]
+    refused = [4, -1, "highest", ""]
+    for value in accepted:
+        jsonschema.validate(value, schema)
+    for value in refused:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(value, schema)
+    client, _ = host
+    params = {"provider": "aliyun", "account_id": "123"}
+    for value in accepted:
+        response = await client.post(
+            f"{PREFIX}/tasks",
+            json={"type": "discover_assets", "priority": value, "params": params},
+        )
+        assert response.status == 202, await response.text()
+    for value in refused:
+        response = await client.post(
+            f"{PREFIX}/tasks",
+            json={"type": "discover_assets", "priority": value, "params": params},
+        )
+        assert response.status == 422, await response.text()

@@ -5,7 +5,8 @@ workers running, a host executor of its own) is served on the loopback from a th
 document it serves is checked to be the one built here at collection, which schemathesis turns
 into one test per operation; each sends a bounded number of generated requests, valid and
 invalid, to the live server (real tasks and the schedule included: see tests/web/fuzz.py), and
-every answer must pass :func:`~tests.web.fuzz.conformance_checks`.
+every answer must pass :func:`~tests.web.fuzz.agreement_checks`: conformance, and the document
+and the server agreeing on which requests are valid and which methods a path allows.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from tests.test_end_to_end import settings as example_settings
 from tests.web.fuzz import (
     CALL_TIMEOUT_S,
     Seeds,
+    agreement_checks,
     configured,
-    conformance_checks,
     document_of,
     make_app,
     seed,
@@ -52,4 +53,6 @@ def base_url() -> Iterator[str]:
 @schema.parametrize()
 @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case: Any, base_url: str) -> None:
-    case.call_and_validate(base_url=base_url, checks=conformance_checks(), timeout=CALL_TIMEOUT_S)
+    case.call_and_validate(
+        base_url=base_url, checks=agreement_checks(case.operation.label), timeout=CALL_TIMEOUT_S
+    )

@@ -53,6 +53,7 @@ each poll interval (``paused = true``).
   an asset; also serves ``fingerprints(scope)`` and ``find()`` by provider+account, whose sort
   (region, asset_type, asset_id) follows this prefix.
 - ``asset_order``: ``find()`` without provider/account: the sort is still served by an index.
+- ``asset_project``: ``search()`` and ``summary()`` of a non-admin, scoped to its projects.
 """
 
 from __future__ import annotations
@@ -186,6 +187,10 @@ async def create_schedule_indexes(collection: Any) -> list[str]:
 INVENTORY_INDEXES: tuple[IndexModel, ...] = (
     IndexModel([(f, ASCENDING) for f in ASSET_KEY_FIELDS], name="asset_key", unique=True),
     IndexModel([(f, ASCENDING) for f in ASSET_SORT_FIELDS], name="asset_order"),
+    IndexModel(
+        [("last_sync.project_id", ASCENDING), *((f, ASCENDING) for f in ASSET_SORT_FIELDS)],
+        name="asset_project",
+    ),
 )
 
 

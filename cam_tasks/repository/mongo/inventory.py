@@ -20,15 +20,26 @@ the key, and an asset filed under the wrong one would be removed by the next syn
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DeleteMany, ReplaceOne, UpdateMany
+from pymongo import ASCENDING, DESCENDING, DeleteMany, ReplaceOne, UpdateMany
 
-from cam_tasks.domain import Asset, AssetScope
+from cam_tasks.domain import (
+    ASSET_KEY_ORDER,
+    Asset,
+    AssetCount,
+    AssetFilter,
+    AssetScope,
+    AssetSort,
+    AssetSummary,
+    AssetSync,
+    StoredAsset,
+)
 from cam_tasks.repository.documents import ASSET_SORT_FIELDS, asset_criteria, check_scope
-from cam_tasks.repository.mongo.driver import unavailable_as_domain_error
+from cam_tasks.repository.mongo.driver import aggregate, unavailable_as_domain_error
 from cam_tasks.repository.mongo.indexes import INVENTORY_INDEXES, create_indexes
 
 __all__ = ["MongoAssetInventory"]
@@ -82,8 +93,11 @@ class MongoAssetInventory:
         upserts: Sequence[Asset],
         removals: Collection[str],
         now: datetime,
+        sync: AssetSync | None = None,
     ) -> None:
-        """One unordered ``bulk_write``: a ReplaceOne upsert per asset, DeleteMany for removals.
+        """One unordered ``bulk_write``: a ReplaceOne upsert per asset, DeleteMany for removals
+        and, with ``sync``, one UpdateMany that records it on every asset of the scope (the
+        upserted documents carry it too, so the operations agree in any order).
 
         Makes no call when there is nothing to write. Unordered lets the server apply the
         operations in parallel; they touch distinct keys, so their order does not matter.
@@ -91,7 +105,10 @@ class MongoAssetInventory:
         """
         check_scope(scope, upserts)
         key: dict[str, str] = scope.model_dump()  # provider, account_id, region, asset_type
-        operations: list[Any] = [self._upsert(key, asset, now) for asset in upserts]
+        mark = None if sync is None else _sync_document(sync)
+        operations: list[Any] = [self._upsert(key, asset, now, mark) for asset in upserts]
+        if mark is not None:
+            operations.append(UpdateMany(key, {"$set": {"last_sync": mark}}))
         ids = list(removals)
         for start in range(0, len(ids), _REMOVALS_PER_OPERATION):
             chunk = ids[start : start + _REMOVALS_PER_OPERATION]
@@ -101,9 +118,13 @@ class MongoAssetInventory:
         async with unavailable_as_domain_error():
             await self._collection.bulk_write(operations, ordered=False)
 
-    def _upsert(self, key: dict[str, str], asset: Asset, now: datetime) -> Any:
+    def _upsert(
+        self, key: dict[str, str], asset: Asset, now: datetime, mark: dict[str, Any] | None
+    ) -> Any:
         selector = {**key, "asset_id": asset.asset_id}
         document = _document(key, asset, now)
+        if mark is not None:
+            document["last_sync"] = mark
         if self._replace_in_bulk:
             return ReplaceOne(selector, document, upsert=True)
         return UpdateMany(selector, {"$set": document}, upsert=True)
@@ -143,6 +164,96 @@ class MongoAssetInventory:
                 )
                 assets = [_asset(document) async for document in cursor]
         return assets, total
+
+    async def search(
+        self,
+        query: AssetFilter,
+        *,
+        sort: AssetSort = "region",
+        descending: bool = False,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[StoredAsset], int]:
+        """A page of the selected assets in ``sort`` order (ties by the asset key, ascending)
+        and their total: a count and, when the page is not past the end, one find.
+        ValueError for a negative offset or limit."""
+        if offset < 0 or limit < 0:
+            raise ValueError("offset and limit must be >= 0")
+        criteria = _criteria(query)
+        order: list[tuple[str, int]] = [(sort, DESCENDING if descending else ASCENDING)]
+        order += [(name, ASCENDING) for name in ASSET_KEY_ORDER if name != sort]
+        assets: list[StoredAsset] = []
+        async with unavailable_as_domain_error():
+            total: int = await self._collection.count_documents(criteria)
+            if limit and offset < total:
+                cursor = (
+                    self._collection.find(criteria, {"_id": 0, "fingerprint": 0})
+                    .sort(order)
+                    .skip(offset)
+                    .limit(limit)
+                )
+                assets = [_stored_asset(document) async for document in cursor]
+        return assets, total
+
+    async def summary(self, query: AssetFilter) -> AssetSummary:
+        """One aggregation per grouping (provider, account, region, type) and one read of the
+        latest sync, all on the selection."""
+        criteria = _criteria(query)
+        counts: dict[str, tuple[AssetCount, ...]] = {}
+        async with unavailable_as_domain_error():
+            for label, field in _GROUPINGS:
+                rows = await aggregate(
+                    self._collection,
+                    [
+                        {"$match": criteria},
+                        {"$group": {"_id": f"${field}", "count": {"$sum": 1}}},
+                        {"$sort": {"_id": 1}},
+                    ],
+                )
+                counts[f"by_{label}"] = tuple(
+                    AssetCount(value=row["_id"], count=row["count"]) for row in rows
+                )
+            latest = await self._collection.find_one(
+                {**criteria, "last_sync": {"$type": "object"}},
+                {"_id": 0, "last_sync": 1},
+                sort=[("last_sync.at", DESCENDING), ("last_sync.task_id", DESCENDING)],
+            )
+        total = sum(count.count for count in counts["by_provider"])
+        last = None if latest is None else AssetSync(**latest["last_sync"])
+        return AssetSummary(total=total, last_sync=last, **counts)
+
+
+_GROUPINGS = (
+    ("provider", "provider"),
+    ("account", "account_id"),
+    ("region", "region"),
+    ("type", "asset_type"),
+)
+
+
+def _criteria(query: AssetFilter) -> dict[str, Any]:
+    """The find filter of ``query``: fixed field names, string values, and the text escaped
+    into a literal pattern, so nothing a caller passes can become an operator."""
+    criteria: dict[str, Any] = {
+        name: str(value)
+        for name in ("provider", "account_id", "region", "asset_type")
+        if (value := getattr(query, name)) is not None
+    }
+    if query.project_ids is not None:
+        criteria["last_sync.project_id"] = {"$in": sorted(str(p) for p in query.project_ids)}
+    if query.text is not None:
+        literal = {"$regex": re.escape(str(query.text)), "$options": "i"}
+        criteria["$or"] = [{"name": literal}, {"asset_id": literal}]
+    return criteria
+
+
+def _sync_document(sync: AssetSync) -> dict[str, Any]:
+    return {"task_id": sync.task_id, "project_id": sync.project_id, "at": sync.at}
+
+
+def _stored_asset(document: dict[str, Any]) -> StoredAsset:
+    fields = {name: document[name] for name in StoredAsset.model_fields if name in document}
+    return StoredAsset(**fields)
 
 
 def _is_mongomock(collection: Any) -> bool:
