@@ -1,21 +1,8 @@
 """The domain: tasks, statuses and their legal transitions, the lifecycle's policy
 (:mod:`.changes`), events, retry policy, errors, clock."""
 
-from cam_tasks.domain.asset import (
-    ASSET_KEY_ORDER,
-    ASSET_SORTS,
-    MAX_ASSET_TEXT_LENGTH,
-    Asset,
-    AssetCount,
-    AssetFilter,
-    AssetScope,
-    AssetSort,
-    AssetSummary,
-    AssetSync,
-    StoredAsset,
-    SyncCounts,
-    summarize_assets,
-)
+from cam_tasks.domain import asset
+from cam_tasks.domain.asset import *  # noqa: F403 - its __all__, re-exported below
 from cam_tasks.domain.clock import Clock, ManualClock, SystemClock, to_millis, utc
 from cam_tasks.domain.errors import (
     ActiveTaskExistsError,
@@ -78,11 +65,8 @@ from cam_tasks.domain.task import (
 
 __all__ = [
     "ANONYMOUS",
-    "ASSET_KEY_ORDER",
-    "ASSET_SORTS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
-    "MAX_ASSET_TEXT_LENGTH",
     "MAX_PAGE_SIZE",
     "QUEUE_NAME_PATTERN",
     "SUBMIT_OPTIONS",
@@ -91,13 +75,6 @@ __all__ = [
     "AccessDeniedError",
     "Action",
     "ActiveTaskExistsError",
-    "Asset",
-    "AssetCount",
-    "AssetFilter",
-    "AssetScope",
-    "AssetSort",
-    "AssetSummary",
-    "AssetSync",
     "AttemptRecord",
     "CamTasksError",
     "Clock",
@@ -123,8 +100,6 @@ __all__ = [
     "ScheduleExistsError",
     "ScheduleNotFoundError",
     "StoreError",
-    "StoredAsset",
-    "SyncCounts",
     "SystemClock",
     "Task",
     "TaskChange",
@@ -145,7 +120,7 @@ __all__ = [
     "parse_cron",
     "parse_timezone",
     "schedule_task_creator",
-    "summarize_assets",
     "to_millis",
     "utc",
 ]
+__all__ += asset.__all__

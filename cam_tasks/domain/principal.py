@@ -118,6 +118,15 @@ class Principal(BaseModel):
         """Whether a task of ``project_id`` exists for this principal."""
         return self.is_admin or (project_id is not None and project_id in self.projects)
 
+    def visible_projects(self, wanted: frozenset[str] | None) -> frozenset[str] | None:
+        """The ``project_ids`` condition of a query that asked for ``wanted`` (None: any), as
+        this principal may run it: unchanged for an admin, else narrowed to its projects (a
+        condition of the query itself, so a page and its total never count others' rows)."""
+        if self.is_admin:
+            return wanted
+        projects = frozenset(self.projects)
+        return projects if wanted is None else projects & wanted
+
     def require(self, permission: Permission) -> None:
         """Raise :class:`AccessDeniedError` unless the role permits ``permission``."""
         if not self.may(permission):

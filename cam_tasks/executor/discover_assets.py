@@ -14,7 +14,6 @@ from cam_tasks.executor.sync_assets import (
     counts_summary,
     resolve_regions,
     skipped_scopes,
-    sync_scopes,
     total_counts,
 )
 
@@ -49,15 +48,8 @@ class DiscoverAssetsExecutor(InventoryExecutor):
         provider = self._providers.get(params.provider)
         regions = await resolve_regions(provider, params.account_id, params.regions)
         scopes = self.scopes(params, regions, sorted(provider.asset_types))
-        results = await sync_scopes(
-            scopes,
-            provider=provider,
-            inventory=self._inventory,
-            clock=self._clock,
-            ctx=ctx,
-            verb="Discovering",
-            summarize=_summarize,
-            batch_size=self._batch_size,
+        results = await self.sync(
+            scopes, provider=provider, ctx=ctx, verb="Discovering", summarize=_summarize
         )
         summary = _summarize(results)
         counts = total_counts(results)

@@ -335,6 +335,27 @@ class InventoryExecutor:
         self._batch_size = batch_size
         self.params_model: type[ScopeParams] = provider_params_model(self.base_params, providers)
 
+    async def sync(
+        self,
+        scopes: Sequence[AssetScope],
+        *,
+        provider: AssetProvider,
+        ctx: TaskContext,
+        verb: str,
+        summarize: Callable[[Sequence[ScopeResult]], dict[str, Any]],
+    ) -> list[ScopeResult]:
+        """:func:`sync_scopes` over this executor's inventory, clock and batch size."""
+        return await sync_scopes(
+            scopes,
+            provider=provider,
+            inventory=self._inventory,
+            clock=self._clock,
+            ctx=ctx,
+            verb=verb,
+            summarize=summarize,
+            batch_size=self._batch_size,
+        )
+
     @staticmethod
     def scopes(
         params: ScopeParams, regions: Sequence[str], asset_types: Sequence[str]
@@ -386,15 +407,8 @@ class SyncAssetsExecutor(InventoryExecutor):
                 "skipped": skipped_scopes(results),
             }
 
-        results = await sync_scopes(
-            scopes,
-            provider=provider,
-            inventory=self._inventory,
-            clock=self._clock,
-            ctx=ctx,
-            verb="Syncing",
-            summarize=summarize,
-            batch_size=self._batch_size,
+        results = await self.sync(
+            scopes, provider=provider, ctx=ctx, verb="Syncing", summarize=summarize
         )
         counts = total_counts(results)
         ctx.report(

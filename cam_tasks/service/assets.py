@@ -33,13 +33,10 @@ class AssetPage:
 
 
 def _scoped(query: AssetFilter, principal: Principal | None) -> AssetFilter:
-    """``query`` narrowed to the projects ``principal`` sees."""
-    if principal is None or principal.is_admin:
+    """``query`` narrowed to what ``principal`` sees (:meth:`Principal.visible_projects`)."""
+    if principal is None:
         return query
-    projects = frozenset(principal.projects)
-    if query.project_ids is not None:
-        projects &= query.project_ids
-    return query.model_copy(update={"project_ids": projects})
+    return query.model_copy(update={"project_ids": principal.visible_projects(query.project_ids)})
 
 
 class AssetService:

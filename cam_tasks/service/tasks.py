@@ -122,14 +122,10 @@ def _is_number(value: object) -> bool:
 
 
 def _scoped(query: TaskFilter, principal: Principal | None) -> TaskFilter:
-    """``query`` narrowed to what ``principal`` sees: a condition of the database query itself,
-    so a page and its total never count tasks of other projects."""
-    if principal is None or principal.is_admin:
+    """``query`` narrowed to what ``principal`` sees (:meth:`Principal.visible_projects`)."""
+    if principal is None:
         return query
-    projects = frozenset(principal.projects)
-    if query.project_ids is not None:
-        projects &= query.project_ids
-    return query.model_copy(update={"project_ids": projects})
+    return query.model_copy(update={"project_ids": principal.visible_projects(query.project_ids)})
 
 
 def _scoped_key(principal: Principal | None, key: str | None) -> str | None:

@@ -524,6 +524,6 @@ async def test_assets_are_summarised_and_searched(browser: Any) -> None:
         await page.shows("asset-count", f"of {total}")
         await page.fill("asset-type", "ecs")
         await page.click("#asset-filters button[type=submit]")
-        ecs = (await api.call("GET", "/assets?asset_type=ecs"))["total"]
+        ecs = (await api.call("GET", "/assets?type=ecs"))["total"]
         await page.shows("asset-count", f"of {ecs}")
         assert await page.severe_console_errors() == []

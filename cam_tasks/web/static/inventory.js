@@ -49,7 +49,7 @@ export function assetFilter() {
     provider: $("asset-provider").value.trim(),
     account_id: $("asset-account").value.trim(),
     region: $("asset-region").value.trim(),
-    asset_type: $("asset-type").value.trim(),
+    type: $("asset-type").value.trim(),
     q: $("asset-q").value.trim(),
   };
 }
