@@ -131,6 +131,13 @@ class MongoSettings(_Section):
         "(paused, network black hole) also gives 503 instead of a hung request. A timeoutMS "
         "in the URI wins.",
     )
+    allow_memory: bool = Field(
+        True,
+        description="Accept an in-process store (memory://, mongomock://), where nothing "
+        "survives a restart and no other instance sees the tasks. false (the container image's "
+        "setting): start-up fails with ConfigurationError on such a URI, so a forgotten "
+        "CAM_TASKS_MONGO__URI cannot lose tasks silently.",
+    )
 
 
 class QueueSettings(_Section):

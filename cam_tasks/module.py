@@ -215,6 +215,23 @@ def build_authenticator(
         raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
 
 
+#: URI schemes of stores that live in this process: nothing survives a restart, no other
+#: instance sees their tasks. ``[mongo] allow_memory = false`` refuses them.
+_IN_PROCESS_SCHEMES = ("memory", "mongomock")
+
+
+def _check_store_allowed(settings: Settings) -> None:
+    """ConfigurationError when ``[mongo] allow_memory = false`` and the URI is in process."""
+    scheme = settings.mongo.uri.partition("://")[0].lower()
+    if scheme in _IN_PROCESS_SCHEMES and not settings.mongo.allow_memory:
+        raise ConfigurationError(
+            f"[mongo] uri is {scheme}://, an in-process store: every task would be lost on a "
+            "restart and no other instance would see it, and [mongo] allow_memory = false "
+            "refuses that. Point CAM_TASKS_MONGO__URI at MongoDB (mongodb://…, a replica set "
+            "in production), or set CAM_TASKS_MONGO__ALLOW_MEMORY=true to run in memory anyway"
+        )
+
+
 def declared_queues(settings: Settings, registry: ExecutorRegistry) -> dict[str, int]:
     """Queue name -> concurrency of every queue this deployment knows: the settings'
     ``[queues.NAME]`` and the default queue (:meth:`Settings.queue_concurrency`), plus the
@@ -244,6 +261,9 @@ class CamTasks(Startable):
     (settings, providers, inventory, clock, shared HTTP session) or with nothing
     (:func:`cam_tasks.plugins.build`). Each is checked as it is registered: ConfigurationError
     names the executor and what is wrong with it (docs/executors.md lists them).
+
+    Raises ConfigurationError for settings it cannot run with, among them an in-process store
+    (``memory://``) while ``[mongo] allow_memory`` is false.
     """
 
     def __init__(
@@ -259,6 +279,8 @@ class CamTasks(Startable):
         workers: bool | None = None,
     ) -> None:
         self.settings = settings or Settings()
+        if database is None:
+            _check_store_allowed(self.settings)
         #: True: this process claims and runs tasks and fires schedules; False: API only.
         self.workers: bool = self.settings.server.workers if workers is None else workers
         self.clock = clock or SystemClock()
