@@ -51,6 +51,7 @@ __all__ = [
     "StaticProviderSettings",
     "TaskSettings",
     "TokenSettings",
+    "TracingSettings",
     "WorkerSettings",
     "load_settings",
 ]
@@ -416,6 +417,17 @@ class SchedulerSettings(_Section):
     )
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry spans of submit, claim and execution (docs/operations.md, "Tracing")."""
+
+    enabled: bool = Field(
+        False,
+        description="Record spans through the global (or given) tracer provider and store the "
+        "submitter's trace context with each task, so its execution joins the caller's trace. "
+        "Needs the extra: pip install 'cam_tasks[otel]'.",
+    )
+
+
 class ScheduleSettings(_Section):
     """A schedule declared in the file: created at start-up, or updated to match."""
 
@@ -452,6 +464,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     providers: ProviderSettings = ProviderSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    tracing: TracingSettings = TracingSettings()
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     queues: dict[str, QueueDefinition] = Field(
         default_factory=dict,
