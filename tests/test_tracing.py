@@ -198,3 +198,51 @@ def test_the_base_install_runs_without_opentelemetry(tmp_path: Path) -> None:
     assert "ran: completed" in result.stdout
     assert "refused: [tracing] enabled = true needs OpenTelemetry" in result.stdout
     assert "pip install 'cam_tasks[otel]'" in result.stdout
+
+
+# The instrumentation subclasses web.Application, which aiohttp discourages (its own warning).
+@pytest.mark.filterwarnings("ignore:Inheritance class _InstrumentedApplication:DeprecationWarning")
+async def test_beside_the_aiohttp_server_instrumentation_a_task_joins_the_clients_trace() -> None:
+    # The official instrumentation's middleware on the host app reads the client's traceparent
+    # and makes the request span current in the API's handlers: the submit is its child.
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
+
+    provider, exporter = recording()
+    instrumentor = AioHttpServerInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)  # every web.Application made from now on
+    try:
+        app = web.Application()
+        runtime = cam_tasks.setup(
+            app, settings(tracing={"enabled": True}), tracer_provider=provider
+        )
+    finally:
+        instrumentor.uninstrument()
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
+    caller_trace_id, caller_span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    try:
+        response = await client.post(
+            "/api/v1/cam/tasks/sync-assets",
+            json=SYNC,
+            headers={"traceparent": f"00-{caller_trace_id}-{caller_span_id}-01"},
+        )
+        assert response.status == 202
+        task_id = (await response.json())["data"]["task_id"]
+        assert (await finished(runtime, task_id)).status is TaskStatus.COMPLETED
+        (execute,) = await spans_named(exporter, "cam_tasks.execute")
+    finally:
+        await client.close()
+    spans = exporter.get_finished_spans()
+    (submit,) = named(spans, "cam_tasks.submit")
+    server = [s for s in spans if s.kind is SpanKind.SERVER]
+    # The instrumentation patches every web.Application, the API sub-application included: the
+    # host app and the sub-application each make a server span, both children of the caller.
+    assert server
+    for span in server:
+        assert span.parent is not None
+        assert f"{span.parent.span_id:016x}" == caller_span_id
+    assert submit.parent is not None
+    assert submit.parent.span_id in {s.context.span_id for s in server}
+    assert {f"{s.context.trace_id:032x}" for s in (*server, submit, execute)} == {caller_trace_id}
