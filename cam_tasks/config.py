@@ -51,6 +51,7 @@ __all__ = [
     "StaticProviderSettings",
     "TaskSettings",
     "TokenSettings",
+    "TracingSettings",
     "WorkerSettings",
     "load_settings",
 ]
@@ -130,6 +131,13 @@ class MongoSettings(_Section):
         description="How long an operation waits for each reply from the server, so a server "
         "that stops answering (paused, network black hole) also gives 503 instead of a hung "
         "request. A timeoutMS in the URI replaces it and server_selection_timeout_s.",
+    )
+    allow_memory: bool = Field(
+        True,
+        description="Accept an in-process store (memory://, mongomock://), where nothing "
+        "survives a restart and no other instance sees the tasks. false (the container image's "
+        "setting): start-up fails with ConfigurationError on such a URI, so a forgotten "
+        "CAM_TASKS_MONGO__URI cannot lose tasks silently.",
     )
 
 
@@ -409,6 +417,17 @@ class SchedulerSettings(_Section):
     )
 
 
+class TracingSettings(_Section):
+    """OpenTelemetry spans of submit, claim and execution (docs/operations.md, "Tracing")."""
+
+    enabled: bool = Field(
+        False,
+        description="Record spans through the global (or given) tracer provider and store the "
+        "submitter's trace context with each task, so its execution joins the caller's trace. "
+        "Needs the extra: pip install 'cam_tasks[otel]'.",
+    )
+
+
 class ScheduleSettings(_Section):
     """A schedule declared in the file: created at start-up, or updated to match."""
 
@@ -445,6 +464,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     providers: ProviderSettings = ProviderSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    tracing: TracingSettings = TracingSettings()
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     queues: dict[str, QueueDefinition] = Field(
         default_factory=dict,

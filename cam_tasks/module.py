@@ -78,6 +78,7 @@ from cam_tasks.service import (
     TaskWatcher,
 )
 from cam_tasks.service.stats import StatsService
+from cam_tasks.tracing import OpenTelemetryTaskTracer, TaskTracer
 from cam_tasks.web import (
     ApiLimits,
     Authenticate,
@@ -221,6 +222,32 @@ def build_authenticator(
         raise ConfigurationError(f"invalid [auth] tokens: {exc}") from None
 
 
+#: URI schemes of stores that live in this process: nothing survives a restart, no other
+#: instance sees their tasks. ``[mongo] allow_memory = false`` refuses them.
+_IN_PROCESS_SCHEMES = ("memory", "mongomock")
+
+
+def _check_store_allowed(settings: Settings) -> None:
+    """ConfigurationError when ``[mongo] allow_memory = false`` and the URI is in process."""
+    scheme = settings.mongo.uri.partition("://")[0].lower()
+    if scheme in _IN_PROCESS_SCHEMES and not settings.mongo.allow_memory:
+        raise ConfigurationError(
+            f"[mongo] uri is {scheme}://, an in-process store: every task would be lost on a "
+            "restart and no other instance would see it, and [mongo] allow_memory = false "
+            "refuses that. Point CAM_TASKS_MONGO__URI at MongoDB (mongodb://…, a replica set "
+            "in production), or set CAM_TASKS_MONGO__ALLOW_MEMORY=true to run in memory anyway"
+        )
+
+
+def build_tracer(settings: Settings, tracer_provider: Any = None) -> TaskTracer:
+    """The tracer ``[tracing]`` asks for: OpenTelemetry spans through ``tracer_provider`` (else
+    the global provider) when enabled, else one that records nothing. ConfigurationError when
+    enabled without OpenTelemetry installed."""
+    if not settings.tracing.enabled:
+        return TaskTracer()
+    return OpenTelemetryTaskTracer(tracer_provider)
+
+
 def declared_queues(settings: Settings, registry: ExecutorRegistry) -> dict[str, int]:
     """Queue name -> concurrency of every queue this deployment knows: the settings'
     ``[queues.NAME]`` and the default queue (:meth:`Settings.queue_concurrency`), plus the
@@ -250,6 +277,12 @@ class CamTasks(Startable):
     (settings, providers, inventory, clock, shared HTTP session) or with nothing
     (:func:`cam_tasks.plugins.build`). Each is checked as it is registered: ConfigurationError
     names the executor and what is wrong with it (docs/executors.md lists them).
+
+    ``tracer_provider``: an OpenTelemetry tracer provider for the spans of ``[tracing]``
+    (default: the global one); ignored while tracing is off.
+
+    Raises ConfigurationError for settings it cannot run with, among them an in-process store
+    (``memory://``) while ``[mongo] allow_memory`` is false.
     """
 
     def __init__(
@@ -263,8 +296,13 @@ class CamTasks(Startable):
         load_plugins: bool = True,
         queues: Mapping[str, int] | None = None,
         workers: bool | None = None,
+        tracer_provider: Any = None,
     ) -> None:
         self.settings = settings or Settings()
+        if database is None:
+            _check_store_allowed(self.settings)
+        #: Spans of submit, claim and execution (:mod:`cam_tasks.tracing`), when enabled.
+        self.tracer = build_tracer(self.settings, tracer_provider)
         #: True: this process claims and runs tasks and fires schedules; False: API only.
         self.workers: bool = self.settings.server.workers if workers is None else workers
         self.clock = clock or SystemClock()
@@ -360,6 +398,7 @@ class CamTasks(Startable):
                 base_s=retry.backoff_base_s, max_s=retry.backoff_max_s, jitter=retry.jitter
             ),
             observer=self.metrics,
+            tracer=self.tracer,
         )
         self.metrics.watch_dispatcher(self.dispatcher.stats)
         self.service = TaskService(
@@ -371,6 +410,7 @@ class CamTasks(Startable):
             max_pending=self.settings.tasks.max_pending,
             max_pending_per_principal=self.settings.limits.max_pending_per_principal,
             queues=self.queues,
+            tracer=self.tracer,
         )
         #: Task statistics and queue counts (``/tasks/stats``, ``/queue/stats``).
         self.stats = StatsService(self.tasks, clock=self.clock)
@@ -474,6 +514,11 @@ class CamTasks(Startable):
         await self.stores.slots.initialize()
         await self.stores.queues.initialize()
         await self._declare_schedules()
+        if isinstance(self.tracer, OpenTelemetryTaskTracer) and not self.tracer.has_provider:
+            logger.warning(
+                "[tracing] is enabled but no OpenTelemetry tracer provider is set: spans go "
+                "nowhere (set one in the host, or run under opentelemetry-instrument)"
+            )
         if self.workers:
             await self.dispatcher.start()
             await self.scheduler.start()
@@ -553,6 +598,7 @@ def setup(
     authenticate: Authenticate | None = None,
     queues: Mapping[str, int] | None = None,
     workers: bool | None = None,
+    tracer_provider: Any = None,
 ) -> CamTasks:
     """Mount cam_tasks into ``app``: the API under ``settings.api.prefix``, the dashboard under
     ``dashboard_prefix`` (``/cam/``; None leaves it out), ``/health/live``, ``/health/ready``
@@ -564,7 +610,8 @@ def setup(
     ``executors``: instances or factories, as for :class:`CamTasks`; ``queues``: queues
     declared in Python (name -> concurrency), beside the settings' ``[queues.NAME]``.
     ``workers``: False mounts an API-only runtime (see :class:`CamTasks`); default
-    ``settings.server.workers``."""
+    ``settings.server.workers``. ``tracer_provider``: for the spans of ``[tracing]`` (default:
+    the global OpenTelemetry provider)."""
     runtime = CamTasks(
         settings,
         executors=executors,
@@ -573,6 +620,7 @@ def setup(
         clock=clock,
         queues=queues,
         workers=workers,
+        tracer_provider=tracer_provider,
     )
     app[CAM_TASKS_KEY] = runtime
     app.add_subapp(runtime.settings.api.prefix, runtime.create_api(authenticate))

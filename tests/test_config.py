@@ -131,3 +131,30 @@ def test_bad_role_settings_are_refused_naming_the_key(
     with pytest.raises(ConfigurationError) as raised:
         load_settings(**{section: value})
     assert named in str(raised.value)
+
+
+def test_an_in_process_store_runs_by_default_and_is_refused_when_not_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The library and the example file allow it: the README's first command keeps working.
+    assert Settings().mongo.allow_memory is True
+    assert cam_tasks.CamTasks(Settings(), load_plugins=False).stores.backend == "memory"
+    for uri in ("memory://", "mongomock://cam"):
+        refused = Settings(mongo={"uri": uri, "allow_memory": False})
+        with pytest.raises(ConfigurationError) as error:
+            cam_tasks.CamTasks(refused, load_plugins=False)
+        message = str(error.value)
+        # Says why, and both ways out.
+        assert "lost on a restart" in message
+        assert "CAM_TASKS_MONGO__URI" in message
+        assert "CAM_TASKS_MONGO__ALLOW_MEMORY=true" in message
+    # The environment opts back in, as the message says.
+    monkeypatch.setenv("CAM_TASKS_MONGO__ALLOW_MEMORY", "true")
+    allowed = load_settings(mongo={"uri": "memory://", "allow_memory": False})
+    assert cam_tasks.CamTasks(allowed, load_plugins=False).stores.backend == "memory"
+    # A database handle given by the host is the host's choice: the URI is not used.
+    from mongomock_motor import AsyncMongoMockClient
+
+    handle = AsyncMongoMockClient()["host"]
+    refused = Settings(mongo={"allow_memory": False})
+    assert cam_tasks.CamTasks(refused, database=handle, load_plugins=False).stores.backend

@@ -143,6 +143,9 @@ class Task(BaseModel):
     lease_until: datetime | None = None
     cancel_requested: bool = False
     history: tuple[AttemptRecord, ...] = ()
+    #: The submitter's trace context (W3C ``traceparent``…) when tracing is on, so the
+    #: execution joins the submitter's trace on whichever instance runs it.
+    trace_context: dict[str, str] | None = None
 
     _utc = field_validator(
         "run_at", "created_at", "updated_at", "started_at", "completed_at", "lease_until"

@@ -59,6 +59,7 @@ from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.queue.runner import TaskRunner
 from cam_tasks.queue.wakeup import CloseOnce, Wakeup
 from cam_tasks.repository.protocol import ClaimOrder, KeySlotRepository, TaskRepository
+from cam_tasks.tracing import TaskTracer
 
 __all__ = [
     "Dispatcher",
@@ -168,6 +169,7 @@ class Dispatcher(Startable):
     one (``order="age"``), which bounds every due task's wait (docs/scheduling.md); 0 claims
     by strict priority. ConfigurationError for impossible settings. ``buffer_size`` is
     ignored since 0.2 (no task waits claimed: claims are made only for a free slot).
+    ``tracer``: spans of claims and executions (:mod:`cam_tasks.tracing`; default: none).
 
     Implements the service layer's ``TaskNotifier`` (``task_submitted``, ``cancel_requested``).
     """
@@ -195,6 +197,7 @@ class Dispatcher(Startable):
         paused: Callable[[], Awaitable[Collection[str]]] | None = None,
         key_slots: KeySlotRepository | None = None,
         key_limit: KeyLimit | None = None,
+        tracer: TaskTracer | None = None,
     ) -> None:
         lanes = dict(queues) if queues is not None else {DEFAULT_QUEUE: worker_count}
         if not lanes or any(concurrency < 1 for concurrency in lanes.values()):
@@ -225,12 +228,14 @@ class Dispatcher(Startable):
         self.shutdown_timeout_s = shutdown_timeout_s
         self.fair_claim_every = fair_claim_every
         self.owner = owner or new_owner_id()
+        self._tracer = tracer or TaskTracer()
         self._runner = TaskRunner(
             repository,
             registry,
             clock=self._clock,
             retry_policy=retry_policy or RetryPolicy(),
             rng=rng,
+            tracer=self._tracer,
         )
         self._observer: DispatcherObserver = observer or _Unobserved()
         self._read_paused = paused
@@ -413,22 +418,26 @@ class Dispatcher(Startable):
         """One task of ``lane`` for one of its free slots, with a slot of its concurrency key
         when the key is limited; None when nothing is due (or every due task's key is full)."""
         while True:
-            started = time.perf_counter()
-            task = await self._repository.claim(
-                types=self._types,
-                owner=self.owner,
-                now=self._clock.now(),
-                lease_s=self.lease_s,
-                order=self._next_order(lane),
-                queue=lane.name,
-                exclude_keys=full_keys,
-            )
-            duration_s = time.perf_counter() - started
-            self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
-            if task is None or await self._take_key_slot(task):
-                if task is not None:
+            with self._tracer.claim(lane.name) as span:
+                started = time.perf_counter()
+                task = await self._repository.claim(
+                    types=self._types,
+                    owner=self.owner,
+                    now=self._clock.now(),
+                    lease_s=self.lease_s,
+                    order=self._next_order(lane),
+                    queue=lane.name,
+                    exclude_keys=full_keys,
+                )
+                duration_s = time.perf_counter() - started
+                self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
+                if task is None:
+                    return None
+                span.set_task(task)
+                if await self._take_key_slot(task):
                     lane.claims += 1
-                return task
+                    return task
+                span.set_outcome("key_full")
             # Its key filled up since the pass read the slots (another instance): hand the task
             # back untouched and pass over the key for the rest of this pass.
             assert task.concurrency_key is not None

@@ -21,11 +21,13 @@ from cam_tasks.domain import (
     Task,
     TaskError,
     TaskLostError,
+    TaskStatus,
 )
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.executor.logcontext import task_log_context
 from cam_tasks.queue.held import HeldTask, StopReason
 from cam_tasks.repository.protocol import TaskRepository
+from cam_tasks.tracing import TaskTracer
 
 __all__ = ["TaskRunner"]
 
@@ -55,12 +57,14 @@ class TaskRunner:
         clock: Clock,
         retry_policy: RetryPolicy,
         rng: random.Random | None = None,
+        tracer: TaskTracer | None = None,
     ) -> None:
         self._repository = repository
         self._registry = registry
         self._clock = clock
         self._retry_policy = retry_policy
         self._rng = rng or random.Random()
+        self._tracer = tracer or TaskTracer()
 
     async def run(self, held: HeldTask) -> Task | None:
         """Run ``held`` to its outcome and return the task as written (None when lost).
@@ -70,10 +74,14 @@ class TaskRunner:
         an ``execute`` that returns no coroutine, params that no longer parse, a result that
         is not JSON-able, or a failure of this runner's own machinery. Only a cancellation of
         the worker itself propagates (after its outcome is written). Every record logged
-        meanwhile, here or by the executor, carries the task (``TaskLogFilter``).
+        meanwhile, here or by the executor, carries the task (``TaskLogFilter``), and the
+        attempt is one ``cam_tasks.execute`` span when tracing is on (:mod:`cam_tasks.tracing`).
         """
-        with task_log_context(held.task):
-            return await self._run(held)
+        with task_log_context(held.task), self._tracer.execute(held.task) as span:
+            written = await self._run(held)
+            outcome, error = _outcome(written, held.stop_reason)
+            span.set_outcome(outcome, error=error)
+            return written
 
     async def _run(self, held: HeldTask) -> Task | None:
         if held.stop_reason is not None:  # stopped while still buffered: never started
@@ -261,6 +269,18 @@ def _jsonable(value: Any) -> Any:
         return orjson.loads(orjson.dumps(value))
     except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
         raise InvalidResultError(f"result is not JSON-able: {exc}") from None
+
+
+def _outcome(written: Task | None, reason: StopReason | None) -> tuple[str, TaskError | None]:
+    """How an attempt ended, for its span: ``lost`` (nothing written), ``retry``, ``released``
+    (handed back on shutdown) or the status written; with the error of a failed attempt."""
+    if written is None:
+        return "lost", None
+    if written.status is TaskStatus.PENDING:
+        if reason is StopReason.SHUTDOWN:
+            return "released", None
+        return "retry", written.error
+    return written.status.value, written.error if written.status is TaskStatus.FAILED else None
 
 
 def _current_task_cancelling() -> bool:

@@ -48,6 +48,7 @@ from cam_tasks.repository.protocol import TaskRepository
 from cam_tasks.service.errors import QueueFullError
 from cam_tasks.service.notifier import TaskNotifier
 from cam_tasks.service.submission import Submitted, TaskSubmission
+from cam_tasks.tracing import TaskTracer
 
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
@@ -161,6 +162,7 @@ class TaskService:
         max_pending_per_principal: int | None = None,
         queue_full_retry_after_s: float = DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
         queues: Collection[str] | None = None,
+        tracer: TaskTracer | None = None,
     ) -> None:
         if max_pending is not None and max_pending < 1:
             raise ValueError("max_pending must be >= 1 (or None for no cap)")
@@ -182,6 +184,8 @@ class TaskService:
             else frozenset({DEFAULT_QUEUE, *(spec.queue for spec in registry)})
         )
         self._queue_full_retry_after_s = queue_full_retry_after_s
+        #: Spans of submits; tasks store the submit span's trace context (off: records nothing).
+        self._tracer = tracer or TaskTracer()
 
     @property
     def clock(self) -> Clock:
@@ -248,16 +252,20 @@ class TaskService:
         running task of the same project already held its ``unique_key``, and that task is
         returned (nothing new is stored; the check is the store's, atomic across instances).
         Once that task ends, the next submit with the key creates a new task."""
-        task = self._prepare(TaskSubmission(task_type, params, **options), principal)
-        await self._check_capacity(principal)
-        stored = self._accepted(task, await self._repository.insert(task), principal)
-        joined = (
-            stored.id != task.id
-            and task.unique_key is not None
-            and stored.unique_key == task.unique_key
-            and not stored.status.is_terminal
-        )
-        return Submitted(stored, deduplicated=joined)
+        with self._tracer.submit() as span:
+            submission = TaskSubmission(task_type, params, **options)
+            task = self._prepare(submission, principal, span.trace_context)
+            await self._check_capacity(principal)
+            stored = self._accepted(task, await self._repository.insert(task), principal)
+            joined = (
+                stored.id != task.id
+                and task.unique_key is not None
+                and stored.unique_key == task.unique_key
+                and not stored.status.is_terminal
+            )
+            span.set_task(stored)
+            span.set_outcome("deduplicated" if joined else "stored")
+            return Submitted(stored, deduplicated=joined)
 
     async def submit_many(
         self, submissions: Iterable[TaskSubmission], *, principal: Principal | None = None
@@ -274,24 +282,35 @@ class TaskService:
         ``TaskRepository.insert_many``): when it fails, submitting the same batch again with
         idempotency keys stores nothing twice.
         """
-        tasks: builtins.list[Task] = []
-        problems: Problems = []
-        for index, submission in enumerate(submissions):
-            try:
-                tasks.append(self._prepare(submission, principal))
-            except InvalidParamsError as exc:
-                problems += [{**d, "loc": [index, *d.get("loc", ())]} for d in exc.details]
-        if problems:
-            raise InvalidParamsError("invalid submissions", problems)
-        if not tasks:
-            return []
-        await self._check_capacity(principal)
-        stored = await self._repository.insert_many(tasks)
-        return [self._accepted(*pair, principal) for pair in zip(tasks, stored, strict=True)]
+        with self._tracer.submit() as span:
+            tasks: builtins.list[Task] = []
+            problems: Problems = []
+            for index, submission in enumerate(submissions):
+                try:
+                    tasks.append(self._prepare(submission, principal, span.trace_context))
+                except InvalidParamsError as exc:
+                    problems += [{**d, "loc": [index, *d.get("loc", ())]} for d in exc.details]
+            if problems:
+                raise InvalidParamsError("invalid submissions", problems)
+            if not tasks:
+                span.set_tasks(tasks)
+                return []
+            await self._check_capacity(principal)
+            stored = await self._repository.insert_many(tasks)
+            pairs = zip(tasks, stored, strict=True)
+            accepted = [self._accepted(task, kept, principal) for task, kept in pairs]
+            span.set_tasks(accepted)
+            span.set_outcome("stored")
+            return accepted
 
-    def _prepare(self, submission: TaskSubmission, principal: Principal | None) -> Task:
+    def _prepare(
+        self,
+        submission: TaskSubmission,
+        principal: Principal | None,
+        trace_context: dict[str, str] | None = None,
+    ) -> Task:
         """The pending task ``submission`` asks for, every option checked (see :meth:`submit`
-        for the rules and what it raises)."""
+        for the rules and what it raises), carrying the submitter's ``trace_context``."""
         task_type, params = submission.task_type, submission.params
         option = submission.option
         created_by, project_id = option("created_by", "system"), option("project_id")
@@ -383,6 +402,7 @@ class TaskService:
                     project_id=project_id,
                     idempotency_key=_scoped_key(principal, idempotency_key),
                     queue=queue,
+                    trace_context=trace_context,
                     **keys,
                     **fields,
                 )

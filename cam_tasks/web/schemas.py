@@ -330,10 +330,11 @@ def _error_fields(error: TaskError | None) -> dict[str, str] | None:
     return None if error is None else {"type": error.type, "message": error.message}
 
 
-#: Task fields a view never shows: the lease (a process identity and its deadline) and the
-#: idempotency key (namespaced per principal in storage). Every other field of :class:`Task`
-#: is shown as it is declared, so a new field appears in every view without a change here.
-_HIDDEN: Final = frozenset({"owner", "lease_until", "idempotency_key"})
+#: Task fields a view never shows: the lease (a process identity and its deadline), the
+#: idempotency key (namespaced per principal in storage) and the submitter's trace context
+#: (tracing plumbing). Every other field of :class:`Task` is shown as it is declared, so a new
+#: field appears in every view without a change here.
+_HIDDEN: Final = frozenset({"owner", "lease_until", "idempotency_key", "trace_context"})
 _SHOWN: Final = tuple(name for name in Task.model_fields if name not in _HIDDEN)
 
 

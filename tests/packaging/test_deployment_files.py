@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.network import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -111,3 +113,98 @@ def test_the_image_fails_closed_and_compose_opts_into_anonymous_use() -> None:
     for name, service in compose_services().items():
         if name.startswith("cam-"):
             assert service["environment"]["CAM_TASKS_AUTH__ALLOW_ANONYMOUS"] == "true"
+
+
+PRODUCTION = ROOT / "deploy" / "config.production.toml"
+
+
+def test_the_image_runs_the_production_settings() -> None:
+    copies = [rest.split() for keyword, rest in dockerfile_instructions() if keyword == "COPY"]
+    assert ["deploy/config.production.toml", "/etc/cam-tasks/config.toml"] in copies
+
+
+def test_the_production_settings_have_no_demo_and_refuse_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cam_tasks import CamTasks
+    from cam_tasks.config import load_settings
+    from cam_tasks.domain import ConfigurationError
+
+    for name in ("CAM_TASKS_MONGO__URI", "CAM_TASKS_MONGO__ALLOW_MEMORY", "CAM_TASKS_PROVIDERS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(PRODUCTION)
+    assert settings.providers.static == []
+    assert settings.schedules == []
+    assert settings.auth.allow_anonymous is False
+    assert settings.mongo.allow_memory is False
+    with pytest.raises(ConfigurationError, match="allow_memory") as refused:
+        CamTasks(settings, load_plugins=False)
+    assert "CAM_TASKS_MONGO__URI" in str(refused.value)  # and how to fix it
+    # Pointed at MongoDB, it builds (construction does no I/O).
+    monkeypatch.setenv("CAM_TASKS_MONGO__URI", "mongodb://127.0.0.1:1/cam?replicaSet=rs0")
+    assert CamTasks(load_settings(PRODUCTION), load_plugins=False).stores.backend == "mongodb"
+
+
+async def test_the_image_health_check_asks_the_configured_port(tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    import cam_tasks
+    from cam_tasks.config import load_settings
+
+    (healthcheck,) = [
+        rest for keyword, rest in dockerfile_instructions() if keyword == "HEALTHCHECK"
+    ]
+    command = json.loads(healthcheck.partition("CMD ")[2])
+    config = tmp_path / "config.toml"
+    config.write_text(PRODUCTION.read_text())
+    command = [part.replace("/etc/cam-tasks/config.toml", str(config)) for part in command]
+    assert command[0] == "python"
+    command[0] = sys.executable
+
+    app = web.Application()
+    settings = load_settings(config, mongo={"allow_memory": True}, auth={"allow_anonymous": True})
+    cam_tasks.setup(app, settings)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+
+        async def check(port: int) -> int:
+            env = {"PATH": "/usr/bin:/bin", "CAM_TASKS_SERVER__PORT": str(port)}
+            process = await asyncio.create_subprocess_exec(
+                *command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            return await asyncio.wait_for(process.wait(), 60)
+
+        assert await check(server.port) == 0
+        assert await check(free_port()) != 0  # nothing there: unhealthy
+    finally:
+        await server.close()
+
+
+def test_dockerignore_keeps_environments_caches_and_tests_out_of_the_context() -> None:
+    ignored = {
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    for required in (".git", ".venv*", ".artifacts", "tests", ".pytest_cache", ".mypy_cache"):
+        assert required in ignored, required
+    assert "**/__pycache__" in ignored
+    # Everything the image copies stays in the context.
+    for keyword, rest in dockerfile_instructions():
+        if keyword == "COPY" and not rest.startswith("--from"):
+            *sources, _ = rest.split()
+            assert not set(sources) & ignored
+
+
+def test_the_license_the_metadata_names_is_there() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")

@@ -47,6 +47,8 @@ def test_the_wheel_carries_the_package_data_and_typing_marker(wheel: Path) -> No
     for page in ("api-docs.html", "api-docs.js", "api-docs.css"):  # the API's docs page
         assert f"cam_tasks/web/static/{page}" in names
     assert not any(name.startswith("tests/") for name in names)
+    # The license the metadata names travels with the package (PEP 639).
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "cam-tasks = cam_tasks.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
