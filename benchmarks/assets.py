@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmarks.common import Row, run, settle
 from cam_tasks.assets import ProviderRegistry, StaticAssetProvider
-from cam_tasks.domain import Asset, AssetScope, SystemClock
+from cam_tasks.domain import Asset, AssetScope, AssetSync, SystemClock
 from cam_tasks.executor import TaskContext
 from cam_tasks.executor.sync_assets import SyncAssetsExecutor
 from cam_tasks.repository import MemoryAssetInventory
@@ -51,9 +51,10 @@ class CountingInventory:
         upserts: Sequence[Asset],
         removals: Collection[str],
         now: datetime,
+        sync: AssetSync | None = None,
     ) -> None:
         self.calls["write"] += 1
-        await self.inner.write(scope, upserts=upserts, removals=removals, now=now)
+        await self.inner.write(scope, upserts=upserts, removals=removals, now=now, sync=sync)
 
     async def find(self, **criteria: Any) -> tuple[list[Asset], int]:
         return await self.inner.find(**criteria)

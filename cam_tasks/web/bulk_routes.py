@@ -12,7 +12,7 @@ are plain routes, so aiohttp matches them before ``/tasks/{task_id}…`` of the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import (
@@ -33,7 +33,15 @@ from cam_tasks.web.operations import Operation, Reply, documented
 from cam_tasks.web.requests import read_json_object
 from cam_tasks.web.schemas import MAX_TYPE_LENGTH, UtcInstant
 
-__all__ = ["BulkCountView", "BulkFilterRequest", "bulk_routes", "purge_routes"]
+__all__ = [
+    "BulkCountView",
+    "BulkFilterRequest",
+    "CancelFilterRequest",
+    "PurgeFilterRequest",
+    "RetryFilterRequest",
+    "bulk_routes",
+    "purge_routes",
+]
 
 #: ``POST /tasks/retry`` and ``POST /tasks/cancel``.
 bulk_routes = web.RouteTableDef()
@@ -48,7 +56,9 @@ _ERRORS = frozenset({403, 422, 503})
 
 class BulkFilterRequest(BaseModel):
     """Which tasks a bulk action applies to: criteria combine (and); ``status`` is one status
-    or a list; times are RFC 3339 with an offset. Only the caller's projects are touched."""
+    or a list of distinct ones, among those the action applies to; times are RFC 3339 with an
+    offset (a window that ends before it starts matches nothing). Only the caller's projects
+    are touched."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,14 +81,11 @@ class BulkFilterRequest(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BulkFilterRequest:
-        after, before = self.finished_after, self.finished_before
-        if after is not None and before is not None and not after < before:
-            raise ValueError("finished_after must be earlier than finished_before")
-        return self
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list) and len(set(map(str, value))) != len(value):
+            raise ValueError("statuses must be distinct")
+        return value
 
     def to_filter(self) -> TaskFilter:
         return TaskFilter(
@@ -91,16 +98,70 @@ class BulkFilterRequest(BaseModel):
         )
 
 
+class RetryFilterRequest(BulkFilterRequest):
+    """The filter of ``POST /tasks/retry``: failed or cancelled tasks."""
+
+    status: frozenset[Literal[TaskStatus.FAILED, TaskStatus.CANCELLED]] | None = Field(
+        default=None, min_length=1
+    )
+
+
+class CancelFilterRequest(BulkFilterRequest):
+    """The filter of ``POST /tasks/cancel``: pending or running tasks."""
+
+    status: frozenset[Literal[TaskStatus.PENDING, TaskStatus.RUNNING]] | None = Field(
+        default=None, min_length=1
+    )
+
+
+def _values_only(schema: dict[str, Any]) -> None:
+    """The document of a filter whose criteria are values, never null, at least one of them."""
+    schema["minProperties"] = 1
+    for prop in schema.get("properties", {}).values():
+        options = prop.get("anyOf")
+        if options is not None:
+            kept = [option for option in options if option.get("type") != "null"]
+            if len(kept) == 1:
+                prop.pop("anyOf")
+                prop.update(kept[0])
+            else:
+                prop["anyOf"] = kept
+        if prop.get("default", 0) is None:
+            del prop["default"]
+
+
+class PurgeFilterRequest(BulkFilterRequest):
+    """The filter of ``DELETE /tasks``: finished tasks, and at least one criterion (a clean-up
+    of everything is never one request away); criteria are values, never null."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra=_values_only)
+
+    status: (
+        frozenset[Literal[TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]] | None
+    ) = Field(default=None, min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            nulls = sorted(name for name, item in value.items() if item is None)
+            if nulls:
+                raise ValueError(f"leave criteria out rather than send null: {', '.join(nulls)}")
+        return value
+
+
 class BulkCountView(BaseModel):
     count: int = Field(ge=0, description="How many tasks the action changed.")
 
 
-async def _filter(request: web.Request) -> TaskFilter:
+async def _filter(
+    request: web.Request, model: type[BulkFilterRequest] = BulkFilterRequest
+) -> TaskFilter:
     # No body at all is the empty filter (many clients send none with DELETE); a body must be
     # a JSON object.
     body = await read_json_object(request) if request.body_exists else {}
     try:
-        return BulkFilterRequest.model_validate(body).to_filter()
+        return model.model_validate(body).to_filter()
     except ValidationError as exc:
         raise InvalidParamsError("invalid filter", validation_details(exc)) from None
 
@@ -120,12 +181,13 @@ def _answer(count: int) -> web.Response:
         "viewer); only the caller's projects are touched.",
         (Reply(200, "How many tasks were re-queued.", BulkCountView),),
         errors=_ERRORS,
-        body=BulkFilterRequest,
+        body=RetryFilterRequest,
+        body_required=False,
     )
 )
 async def retry_tasks(request: web.Request) -> web.Response:
     """Retry the failed/cancelled matches: ``data: {count}``."""
-    query = await _filter(request)
+    query = await _filter(request, RetryFilterRequest)
     service = request.app[SERVICE_KEY]
     return _answer(await service.retry_many(query, principal=principal_of(request)))
 
@@ -141,12 +203,13 @@ async def retry_tasks(request: web.Request) -> web.Response:
         "Needs operate (403 for a viewer); only the caller's projects are touched.",
         (Reply(200, "How many tasks were cancelled or asked to stop.", BulkCountView),),
         errors=_ERRORS,
-        body=BulkFilterRequest,
+        body=CancelFilterRequest,
+        body_required=False,
     )
 )
 async def cancel_tasks(request: web.Request) -> web.Response:
     """Cancel the pending/running matches: ``data: {count}``."""
-    query = await _filter(request)
+    query = await _filter(request, CancelFilterRequest)
     service = request.app[SERVICE_KEY]
     return _answer(await service.cancel_many(query, principal=principal_of(request)))
 
@@ -162,11 +225,11 @@ async def cancel_tasks(request: web.Request) -> web.Response:
         "Needs operate (403 for a viewer); only the caller's projects are touched.",
         (Reply(200, "How many tasks were deleted.", BulkCountView),),
         errors=_ERRORS,
-        body=BulkFilterRequest,
+        body=PurgeFilterRequest,
     )
 )
 async def delete_tasks(request: web.Request) -> web.Response:
     """Delete the finished matches: ``data: {count}``."""
-    query = await _filter(request)
+    query = await _filter(request, PurgeFilterRequest)
     service = request.app[SERVICE_KEY]
     return _answer(await service.delete_many(query, principal=principal_of(request)))

@@ -253,7 +253,7 @@ class _Builder:
             result["parameters"] = parameters
         if operation.body is not None:
             result["requestBody"] = {
-                "required": True,
+                "required": operation.body_required,
                 "content": {
                     "application/json": {"schema": self.schema(operation.body, "validation")}
                 },

@@ -128,6 +128,8 @@ class Operation:
     task_type_query: frozenset[str] = frozenset()
     headers: tuple[str, ...] = ()
     public: bool = False
+    #: False: the body may be left out (the bulk routes read no body as the empty filter).
+    body_required: bool = True
 
 
 def _anchored(pattern: str) -> str:

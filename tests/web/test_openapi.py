@@ -482,10 +482,10 @@ async def test_priorities_are_documented_as_exactly_what_the_service_accepts(
             jsonschema.validate(value, schema)
     client, _ = host
     params = {"provider": "aliyun", "account_id": "123"}
-    for value in accepted:
+    for value in accepted:  # each stored (no unique key: the same account would join one task)
         response = await client.post(
             f"{PREFIX}/tasks",
-            json={"type": "discover_assets", "priority": value, "params": params},
+            json={"type": "discover_assets", "priority": value, "params": params, "unique_key": ""},
         )
         assert response.status == 202, await response.text()
     for value in refused:
