@@ -432,6 +432,7 @@ class CamTasks(Startable):
             self.stores.queues,
             declared=self.queues,
             clock=self.clock,
+            notifier=self.dispatcher if self.workers else None,
         )
         #: The schedule use cases (create, update, pause, resume, run now…).
         self.schedules = ScheduleService(

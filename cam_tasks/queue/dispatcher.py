@@ -326,6 +326,12 @@ class Dispatcher(Startable):
         if task.type in self._types and task.queue in self._lanes:
             self._wake.set()
 
+    def queues_changed(self) -> None:
+        """Read the paused queues again before the next claim (a pause or resume was just
+        stored by this process)."""
+        self._paused_read_at = None
+        self._wake.set()
+
     def cancel_requested(self, task_id: str) -> None:
         """Cancel ``task_id`` at once if this process holds it (others learn by heartbeat)."""
         held = self._held.get(task_id)
@@ -359,7 +365,7 @@ class Dispatcher(Startable):
             # Clear before looking, so a wake-up that arrives during the pass is not lost.
             self._wake.clear()
             try:
-                claimed, saturated = await self._feed_once()
+                claimed, saturated, open_queues = await self._feed_once()
             except DatabaseUnavailableError:
                 logger.warning("database unavailable; claim paused")
                 await self._wake.sleep(self.poll_interval_s)
@@ -375,11 +381,12 @@ class Dispatcher(Startable):
                 # a pause or resume decided elsewhere takes to be seen.
                 await self._wake.sleep(self.poll_interval_s)
             else:
-                await self._sleep_until_due()
+                await self._sleep_until_due(open_queues)
 
-    async def _feed_once(self) -> tuple[int, bool]:
+    async def _feed_once(self) -> tuple[int, bool, list[str]]:
         """One pass over the served queues: claim a task for every free slot of every queue
-        that is not paused. Returns (tasks claimed, whether every open queue is full)."""
+        that is not paused. Returns (tasks claimed, whether every open queue is full, the open
+        queues)."""
         paused = await self._paused_queues()
         lanes = [lane for lane in self._lanes.values() if lane.name not in paused]
         full_keys = await self._full_keys() if any(lane.free for lane in lanes) else set()
@@ -391,7 +398,8 @@ class Dispatcher(Startable):
                     break
                 claimed += 1
                 self._hold(lane, task)
-        return claimed, bool(lanes) and all(not lane.free for lane in lanes)
+        saturated = bool(lanes) and all(not lane.free for lane in lanes)
+        return claimed, saturated, [lane.name for lane in lanes]
 
     async def _paused_queues(self) -> frozenset[str]:
         """The queues paused cluster-wide, read at most every ``poll_interval_s``."""
@@ -528,17 +536,23 @@ class Dispatcher(Startable):
         lane.held += 1
         lane.inbox.put_nowait(held)  # a worker of the lane is idle: it starts it at once
 
-    async def _sleep_until_due(self) -> None:
+    async def _sleep_until_due(self, queues: list[str]) -> None:
+        """Sleep until the next task of the open ``queues`` is due, a wake-up, or the poll
+        interval. A task already due that the pass did not claim waits for its key to free up
+        (a finished task wakes us) or for the next poll: never a spin."""
         timeout_s = self.poll_interval_s
         try:
-            next_run_at = await self._repository.next_run_at(
-                types=self._types, queues=list(self._lanes)
+            next_run_at = (
+                await self._repository.next_run_at(types=self._types, queues=queues)
+                if queues
+                else None
             )
         except DatabaseUnavailableError:
             next_run_at = None
         if next_run_at is not None:
             due_in_s = (next_run_at - self._clock.now()).total_seconds()
-            timeout_s = min(timeout_s, max(due_in_s, 0.0))
+            if due_in_s > 0:
+                timeout_s = min(timeout_s, due_in_s)
         await self._wake.sleep(timeout_s)
 
     # -- workers -----------------------------------------------------------------------------

@@ -28,3 +28,11 @@ class TaskNotifier(Protocol):
         Must not block; a task running in another process is left to its owner's heartbeat.
         """
         ...
+
+    def queues_changed(self) -> None:
+        """A queue was paused or resumed through this process: read the flags again before
+        the next claim (other instances see it within their poll interval).
+
+        Must not block.
+        """
+        ...

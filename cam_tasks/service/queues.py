@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from cam_tasks.domain import Clock, Permission, Principal, TaskFilter, TaskStatus
 from cam_tasks.repository.protocol import QueueRepository, TaskRepository
 from cam_tasks.service.errors import QueueNotFoundError
+from cam_tasks.service.notifier import TaskNotifier
 
 __all__ = ["QueueInfo", "QueueService"]
 
@@ -52,11 +53,13 @@ class QueueService:
         *,
         declared: Mapping[str, int],
         clock: Clock,
+        notifier: TaskNotifier | None = None,
     ) -> None:
         self._tasks = tasks
         self._queues = queues
         self._declared = dict(declared)
         self._clock = clock
+        self._notifier = notifier
 
     @property
     def declared(self) -> Mapping[str, int]:
@@ -79,9 +82,11 @@ class QueueService:
     ) -> builtins.list[QueueInfo]:
         """Every queue (``name`` None), or that one queue, as :meth:`list` describes them."""
         paused = await self._queues.paused()
-        query = TaskFilter(statuses=_ACTIVE, queues=None if name is None else frozenset({name}))
-        if principal is not None and not principal.is_admin:
-            query = query.model_copy(update={"project_ids": frozenset(principal.projects)})
+        query = TaskFilter(
+            statuses=_ACTIVE,
+            queues=None if name is None else frozenset({name}),
+            project_ids=None if principal is None else principal.visible_projects(None),
+        )
         counts = await self._tasks.count_by_queue(query)
         names = [name] if name is not None else sorted(set(self._declared) | set(counts))
         return [
@@ -110,6 +115,9 @@ class QueueService:
         if name not in self._declared:
             raise QueueNotFoundError(name, frozenset(self._declared))
         await self._queues.set_paused(name, paused, now=self._clock.now())
+        if self._notifier is not None:
+            # The flag is stored: this process's dispatcher honours it from its next claim.
+            self._notifier.queues_changed()
         logger.info(
             "queue paused" if paused else "queue resumed",
             extra={"queue": name, "by": None if principal is None else principal.name},

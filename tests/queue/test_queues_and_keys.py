@@ -158,3 +158,62 @@ async def test_a_slot_whose_holder_no_longer_runs_is_taken_over() -> None:
         done = await eventually(lambda: repo.get(task_id), lambda t: t.status.is_terminal)
     assert done.status is TaskStatus.COMPLETED
     assert await slots.held() == {}
+
+
+async def test_a_pause_made_in_this_process_holds_from_the_next_claim() -> None:
+    repo, gauge, flags = MemoryTaskRepository(), Gauge(), MemoryQueueRepository()
+    gauge.release.set()
+    reads = 0
+
+    async def read_flags() -> frozenset[str]:
+        nonlocal reads
+        reads += 1
+        return await flags.paused()
+
+    # A poll interval far longer than the test: only the notification makes it re-read.
+    async with dispatcher(repo, gauge, poll_interval_s=60, paused=read_flags) as running:
+        await eventually(lambda: asyncio.sleep(0, reads), lambda n: n >= 1)
+        await flags.set_paused("default", True, now=CLOCK.now())
+        running.queues_changed()
+        await eventually(lambda: asyncio.sleep(0, reads), lambda n: n >= 2)
+        task_id = await submit(repo, "x")
+        running.task_submitted(await repo.get(task_id))
+        for seen in (3, 4):  # two whole feeder passes after the submit (each re-reads once told)
+            running.queues_changed()
+            await eventually(lambda: asyncio.sleep(0, reads), lambda n, s=seen: n >= s)
+        assert (await repo.get(task_id)).status is TaskStatus.PENDING
+        await flags.set_paused("default", False, now=CLOCK.now())
+        running.queues_changed()
+        await eventually(lambda: repo.get(task_id), lambda t: t.status is TaskStatus.COMPLETED)
+
+
+async def test_a_due_task_that_cannot_be_claimed_is_not_polled_in_a_spin() -> None:
+    class Counting(MemoryTaskRepository):
+        lookups = 0
+
+        async def next_run_at(self, **kw: Any) -> Any:
+            Counting.lookups += 1
+            return await super().next_run_at(**kw)
+
+    repo, gauge, slots = Counting(), Gauge(), MemoryKeySlotRepository()
+    for _ in range(2):  # the first runs (until released) and holds the key: the second waits
+        await submit(repo, "keyed", concurrency_key="acct:1")
+    limits = KeyLimits({"acct:*": 1})
+    reads = 0
+
+    async def read_flags() -> frozenset[str]:
+        nonlocal reads
+        reads += 1
+        return frozenset()
+
+    async with dispatcher(
+        repo, gauge, poll_interval_s=60, paused=read_flags, key_slots=slots, key_limit=limits
+    ) as running:
+        await eventually(lambda: asyncio.sleep(0, gauge.running["keyed"]), lambda n: n == 1)
+        await eventually(lambda: asyncio.sleep(0, reads), lambda n: n >= 1)
+        before = Counting.lookups
+        for seen in (2, 3, 4):  # three more feeder passes, the second task due all along
+            running.queues_changed()
+            await eventually(lambda: asyncio.sleep(0, reads), lambda n, s=seen: n >= s)
+        assert Counting.lookups - before <= 4  # about one per pass: it slept, it did not spin
+        gauge.release.set()
