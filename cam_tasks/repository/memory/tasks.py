@@ -171,6 +171,8 @@ class MemoryTaskRepository(Initializable):
 
     def _track_active_key(self, old: Task | None, new: Task | None) -> None:
         """Keep ``_active`` equal to what the Mongo store's unique ``active_key`` index holds."""
+        if (old is None or old.unique_key is None) and (new is None or new.unique_key is None):
+            return  # the usual case, on every write: no key to track
         after = None if new is None else active_key_of(new)
         if old is not None:
             before = active_key_of(old)
