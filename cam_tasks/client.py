@@ -369,7 +369,10 @@ class CamTasksClient:
         active: bool | None = None,
     ) -> dict[str, Any]:
         """Change the given fields (None keeps a field; ``params`` replace the stored ones
-        whole); returns the schedule."""
+        whole); returns the schedule. The API changes ``type`` and ``params`` together: given
+        ``params`` alone, the schedule's stored type is read first and sent with them."""
+        if params is not None and task_type is None:
+            task_type = str((await self.get_schedule(name))["type"])
         changes = {
             "expression": expression,
             "type": task_type,

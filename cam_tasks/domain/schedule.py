@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from cronsim import CronSim, CronSimError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -56,6 +56,7 @@ __all__ = [
     "parse_cron",
     "parse_timezone",
     "schedule_task_creator",
+    "time_zones",
 ]
 
 #: The aliases of crontab(5), expanded before evaluation.
@@ -176,10 +177,24 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+@lru_cache(maxsize=1)
+def time_zones() -> tuple[str, ...]:
+    """The IANA zone names a schedule may use, sorted: those of the system's (or the
+    ``tzdata`` package's) time zone database. Aliases the database resolves but does not list
+    (``posixrules``, ``localtime``) are not among them, so the API document can name every
+    accepted zone."""
+    return tuple(sorted(available_timezones()))
+
+
+@lru_cache(maxsize=1)
+def _listed_zones() -> frozenset[str]:
+    return frozenset(time_zones())
+
+
 def parse_timezone(name: object) -> ZoneInfo:
     """The IANA zone ``name`` (``"Europe/Berlin"``, ``"UTC"``); else InvalidParamsError with a
     detail at ``timezone``."""
-    if isinstance(name, str) and name and len(name) <= 64:
+    if isinstance(name, str) and name in _listed_zones():
         try:
             return _zone(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -37,7 +37,7 @@ DOCS_PUBLIC_PATHS: Final = ("/openapi.json", "/docs")
 _OPENAPI_ROUTE: Final = "cam_tasks.openapi"
 _STATIC = Path(__file__).parent / "static"
 #: Documents already built, by (mount prefix, registered task types).
-_DOCUMENTS_KEY: Final = web.AppKey[dict[tuple[str, tuple[str, ...]], bytes]](
+_DOCUMENTS_KEY: Final = web.AppKey[dict[tuple[str, tuple[str, ...], tuple[str, ...]], bytes]](
     "cam_tasks.openapi_documents"
 )
 
@@ -66,12 +66,13 @@ async def openapi_json(request: web.Request) -> web.Response:
     """The OpenAPI document of this API as it is mounted and with the executors it has."""
     path = str(request.app.router[_OPENAPI_ROUTE].url_for())
     prefix = path.removesuffix("/openapi.json")
-    registry = request.app[SERVICE_KEY].registry
+    service = request.app[SERVICE_KEY]
+    registry, queues = service.registry, service.queues
     documents = request.app[_DOCUMENTS_KEY]
-    key = (prefix, tuple(sorted(registry.types)))
+    key = (prefix, tuple(sorted(registry.types)), tuple(sorted(queues)))
     body = documents.get(key)
     if body is None:
-        document = openapi_document(request.app, prefix=prefix, registry=registry)
+        document = openapi_document(request.app, prefix=prefix, registry=registry, queues=queues)
         body = documents[key] = orjson.dumps(document)
     return web.Response(
         body=body,

@@ -8,11 +8,12 @@
   ``TypeAdapter.json_schemas`` into ``components/schemas``
   (:mod:`cam_tasks.web.openapi_schemas`); query models become one parameter per field, with
   their bounds.
-- **Task types**: the live :class:`~cam_tasks.executor.ExecutorRegistry`. Every registered
+- **Task types and queues**: the live :class:`~cam_tasks.executor.ExecutorRegistry`. Every
   executor's params model is a component; ``POST /tasks`` and ``POST /schedules`` take one
   variant per type (``oneOf`` with a discriminator on ``type``); the dedicated submit routes take
   their executor's model; the ``type`` filter of ``GET /tasks`` is an enum of the types. A host's
-  own executors appear like the built-in ones.
+  own executors appear like the built-in ones. A submit's ``queue`` is an enum of the queues the
+  service declares.
 - **Errors**: the error envelope, with the machine codes each status can carry read from the
   one error table (:data:`~cam_tasks.web.errors.ERROR_RULES`), and the headers that go with
   them (``WWW-Authenticate``, ``Retry-After``; ``X-Request-ID`` on every answer).
@@ -23,7 +24,7 @@ Building it takes milliseconds; :mod:`cam_tasks.web.docs_page` builds it once pe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Final
 
 from aiohttp import hdrs, web
@@ -154,11 +155,16 @@ def documented_routes(app: web.Application, prefix: str) -> list[tuple[str, str,
 
 
 def openapi_document(
-    app: web.Application, *, prefix: str, registry: ExecutorRegistry
+    app: web.Application,
+    *,
+    prefix: str,
+    registry: ExecutorRegistry,
+    queues: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the API application ``app`` mounted at ``prefix`` (``""``
-    for a root app), with ``registry``'s task types. A fresh, JSON-able dict."""
-    return _Builder(registry, documented_routes(app, prefix)).document(prefix)
+    for a root app), with ``registry``'s task types and the ``queues`` a task may be submitted
+    to (None: any name). A fresh, JSON-able dict."""
+    return _Builder(registry, documented_routes(app, prefix), queues).document(prefix)
 
 
 def _sources(operation: Operation) -> Iterator[tuple[Schema, Mode]]:
@@ -174,14 +180,17 @@ def _sources(operation: Operation) -> Iterator[tuple[Schema, Mode]]:
 
 class _Builder:
     def __init__(
-        self, registry: ExecutorRegistry, operations: list[tuple[str, str, Operation]]
+        self,
+        registry: ExecutorRegistry,
+        operations: list[tuple[str, str, Operation]],
+        queues: Collection[str] | None,
     ) -> None:
         self._registry = registry
         self._operations = operations
         wanted: list[tuple[Schema, Mode]] = [(ErrorEnvelope, "serialization")]
         for _, _, operation in operations:
             wanted += _sources(operation)
-        self._components = Components(registry, wanted)
+        self._components = Components(registry, wanted, queues=queues)
 
     def schema(self, source: Schema, mode: Mode) -> dict[str, Any]:
         return self._components.schema(source, mode)

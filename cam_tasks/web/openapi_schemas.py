@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, TypeAdapter
 
 from cam_tasks.executor import ExecutorRegistry
-from cam_tasks.web.operations import TYPED_REQUESTS, ExecutorParams, OneOf, Schema
+from cam_tasks.web.operations import (
+    RETYPING_REQUESTS,
+    TYPED_REQUESTS,
+    ExecutorParams,
+    OneOf,
+    Schema,
+)
 
 __all__ = ["REF_TEMPLATE", "Components", "Mode"]
 
@@ -31,7 +37,13 @@ class Components:
     """The schemas of ``wanted`` (sources and the mode each is used in) and of every
     registered executor's params, generated together so that each model is one component."""
 
-    def __init__(self, registry: ExecutorRegistry, wanted: Iterable[tuple[Schema, Mode]]) -> None:
+    def __init__(
+        self,
+        registry: ExecutorRegistry,
+        wanted: Iterable[tuple[Schema, Mode]],
+        *,
+        queues: Collection[str] | None = None,
+    ) -> None:
         self._registry = registry
         self._keys: dict[tuple[int, Mode], int] = {}
         self._inputs: list[tuple[int, Mode, TypeAdapter[Any]]] = []
@@ -44,9 +56,12 @@ class Components:
         self._refs = {key: schema for (key, _), schema in refs.items()}
         #: Every component by name (a query model's is dropped once it became parameters).
         self.schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
-        for model in TYPED_REQUESTS:
+        for model in (*TYPED_REQUESTS, *RETYPING_REQUESTS):
             if (id(model), "validation") in self._keys:
-                self._split_by_type(self.name_of(self.schema(model, "validation")))
+                name = self.name_of(self.schema(model, "validation"))
+                if queues is not None:
+                    self._name_queues(name, queues)
+                self._split_by_type(name, retyping=model in RETYPING_REQUESTS)
 
     def _adapter(self, source: type[BaseModel] | TypeAdapter[Any]) -> TypeAdapter[Any]:
         if isinstance(source, TypeAdapter):
@@ -100,9 +115,26 @@ class Components:
             name = f"{base}{n}"
         return name
 
-    def _split_by_type(self, name: str) -> None:
+    def _name_queues(self, name: str, queues: Collection[str]) -> None:
+        """The ``queue`` of the request component ``name`` (if it has one) as an enum of
+        ``queues``: any other name is refused."""
+        properties = self.schemas[name].get("properties", {})
+        if "queue" not in properties:
+            return
+        named = {"type": "string", "enum": sorted(queues)}
+        queue = properties["queue"]
+        choices = queue.get("anyOf")
+        if isinstance(choices, list):  # optional: the string choice becomes the enum
+            queue["anyOf"] = [named if c.get("type") == "string" else c for c in choices]
+        else:
+            queue.update(named)
+            queue.pop("pattern", None)
+
+    def _split_by_type(self, name: str, *, retyping: bool = False) -> None:
         """Turn the request component ``name`` (fields ``type`` and ``params``) into one variant
-        per registered executor, chosen by ``type``."""
+        per registered executor, chosen by ``type``. ``retyping``: ``type`` and ``params`` are
+        optional but go together: one more variant has neither, and each executor's variant
+        needs both (without a discriminator, which needs ``type`` in every variant)."""
         base = self.schemas[name]
         if not len(self._registry):
             return
@@ -116,11 +148,28 @@ class Components:
                 **self.schema(spec.params_model, "validation"),
                 "description": f"The params of `{spec.type}`.",
             }
-            if any(f.is_required() for f in spec.params_model.model_fields.values()):
-                variant["required"] = sorted({*variant.get("required", ()), "params"})
+            if retyping or any(f.is_required() for f in spec.params_model.model_fields.values()):
+                required = {"type", "params"} if retyping else {"params"}
+                variant["required"] = sorted({*variant.get("required", ()), *required})
             variant_name = self._unique_name(f"{name}.{spec.type}")
             self.schemas[variant_name] = variant
             variants[spec.type] = REF_TEMPLATE.format(model=variant_name)
+        if retyping:
+            same_type = copy.deepcopy(base)
+            same_type["title"] = f"{base.get('title', name)} (same type)"
+            for field in ("type", "params"):  # absent, or null: left as they are
+                same_type["properties"][field] = {"type": "null"}
+            same_name = self._unique_name(f"{name}.same_type")
+            self.schemas[same_name] = same_type
+            self.schemas[name] = {
+                "title": base.get("title", name),
+                "description": base.get("description", "")
+                + " `type` and `params` are given together (params are checked against the "
+                "type) or not at all.",
+                "oneOf": [{"$ref": REF_TEMPLATE.format(model=same_name)}]
+                + [{"$ref": ref} for ref in variants.values()],
+            }
+            return
         self.schemas[name] = {
             "title": base.get("title", name),
             "description": base.get("description", ""),

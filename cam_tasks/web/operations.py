@@ -16,7 +16,8 @@ Schemas are not written here: an operation names the pydantic models (or ``TypeA
 handler validates with and answers with, and the document is generated from them. Two sources
 are resolved at generation time from the live :class:`~cam_tasks.executor.ExecutorRegistry`:
 :class:`ExecutorParams` (the params model of one task type) and the requests listed in
-:data:`TYPED_REQUESTS`, whose ``type`` and ``params`` become one variant per registered executor.
+:data:`TYPED_REQUESTS`, whose ``type`` and ``params`` become one variant per registered executor
+(:data:`RETYPING_REQUESTS` have one more, without either).
 
 Errors are partly implied, the same way the middlewares apply them: every operation may answer
 500; every operation that is not public 401 (and 403 when it writes: a viewer may only read);
@@ -40,9 +41,9 @@ from aiohttp import hdrs
 from pydantic import BaseModel, TypeAdapter
 
 from cam_tasks.domain.schedule import SCHEDULE_NAME_PATTERN
-from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
+from cam_tasks.service import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
 from cam_tasks.web.requests import IDEMPOTENCY_HEADER, TASK_ID_PATTERN
-from cam_tasks.web.schedule_schemas import CreateScheduleRequest
+from cam_tasks.web.schedule_schemas import CreateScheduleRequest, UpdateScheduleRequest
 from cam_tasks.web.schemas import SubmitTaskRequest
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "PATH_PARAMETERS",
     "REQUEST_HEADERS",
     "RESPONSE_HEADERS",
+    "RETYPING_REQUESTS",
     "TYPED_REQUESTS",
     "Content",
     "ExecutorParams",
@@ -83,6 +85,9 @@ Schema = type[BaseModel] | TypeAdapter[Any] | ExecutorParams | OneOf
 #: Requests whose ``type`` names a registered task type and whose ``params`` are that type's
 #: params: documented as one variant per executor, told apart by ``type``.
 TYPED_REQUESTS: Final[tuple[type[BaseModel], ...]] = (SubmitTaskRequest, CreateScheduleRequest)
+#: Requests that may change ``type`` and ``params`` together or leave both alone: documented as
+#: one variant without them, and one per executor with both.
+RETYPING_REQUESTS: Final[tuple[type[BaseModel], ...]] = (UpdateScheduleRequest,)
 
 
 class Content(StrEnum):
@@ -153,12 +158,13 @@ PATH_PARAMETERS: Final[Mapping[str, Mapping[str, Any]]] = {
 REQUEST_HEADERS: Final[Mapping[str, Mapping[str, Any]]] = {
     IDEMPOTENCY_HEADER: {
         "description": "A second submit with the same key (by the same principal) returns the "
-        "first task instead of creating another. 400 unless one value of printable characters.",
+        "first task instead of creating another. 400 unless one value of the same rule as a "
+        "body's `idempotency_key`.",
         "schema": {
             "type": "string",
             "minLength": 1,
             "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
-            "pattern": r"^[\x20-\x7e]+$",
+            "pattern": IDEMPOTENCY_KEY_PATTERN,
         },
     },
     "If-None-Match": {

@@ -8,11 +8,18 @@ service (one place for the rules), so here they are only typed.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic_core import PydanticCustomError
 
 from cam_tasks.domain import MAX_PAGE_SIZE, Priority, Schedule
+from cam_tasks.domain.schedule import (
+    CRON_ALIASES,
+    MAX_EXPRESSION_LENGTH,
+    MAX_SCHEDULE_NAME_LENGTH,
+    SCHEDULE_NAME_PATTERN,
+)
 from cam_tasks.web.schemas import MAX_OFFSET, MAX_TYPE_LENGTH, PriorityChoice, UtcDatetime
 
 __all__ = [
@@ -28,14 +35,49 @@ __all__ = [
 _MAX_TEXT: Final = 200
 
 
+def _expression_schema(schema: dict[str, Any]) -> None:
+    # Cron's rules (field ranges, names, a date that exists) are beyond JSON Schema: the
+    # ``cron`` format names them, and the description spells them out.
+    schema.update(
+        format="cron",
+        description="A cron expression: five fields (minute hour day-of-month month "
+        "day-of-week) as Debian's cron reads them (`*`, `*/5`, `1-5`, lists, `MON`, `JAN`, "
+        "`L`, `LW`, `DOW#n`), or an alias: " + ", ".join(f"`{a}`" for a in CRON_ALIASES) + ". "
+        "It must fire at least once in the next 50 years.",
+    )
+
+
+def _timezone_schema(schema: dict[str, Any]) -> None:
+    # A format, not an enum of ~600 names: generated clients turn enums into identifiers, and
+    # names such as GMT+0 and GMT-0 collide there.
+    schema.update(
+        format="time-zone",
+        description="The IANA time zone the expression is read in: a name of the tz database "
+        "(`UTC`, `Europe/Berlin`, `Asia/Shanghai`).",
+        examples=["UTC", "Asia/Shanghai"],
+    )
+
+
+#: A cron expression, typed for the document; judged by the service.
+CronExpression = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_EXPRESSION_LENGTH, json_schema_extra=_expression_schema),
+]
+#: A zone name, one of :func:`~cam_tasks.domain.schedule.time_zones` (the ``time-zone``
+#: format); judged by the service.
+TimeZoneName = Annotated[str, Field(json_schema_extra=_timezone_schema)]
+
+
 class CreateScheduleRequest(BaseModel):
     """Body of ``POST /schedules``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=_MAX_TEXT)
-    expression: str = Field(min_length=1, max_length=_MAX_TEXT)
-    timezone: str = Field(default="UTC", min_length=1, max_length=_MAX_TEXT)
+    name: str = Field(
+        min_length=1, max_length=MAX_SCHEDULE_NAME_LENGTH, pattern=SCHEDULE_NAME_PATTERN
+    )
+    expression: CronExpression
+    timezone: TimeZoneName = "UTC"
     type: str = Field(min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] = Field(default_factory=dict)
     priority: PriorityChoice = Priority.NORMAL
@@ -48,12 +90,24 @@ class UpdateScheduleRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    expression: str | None = Field(default=None, min_length=1, max_length=_MAX_TEXT)
-    timezone: str | None = Field(default=None, min_length=1, max_length=_MAX_TEXT)
+    expression: CronExpression | None = None
+    timezone: TimeZoneName | None = None
     type: str | None = Field(default=None, min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] | None = None
     priority: PriorityChoice | None = None
     active: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _type_with_params(self) -> UpdateScheduleRequest:
+        # Params are judged against a type: a change of one names the other.
+        if (self.type is None) != (self.params is None):
+            missing = "params" if self.params is None else "type"
+            raise PydanticCustomError(
+                "type_with_params",
+                "type and params are changed together: give {missing} too",
+                {"missing": missing},
+            )
+        return self
 
 
 #: The only query keys ``GET /schedules`` accepts.

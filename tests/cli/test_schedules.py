@@ -37,6 +37,10 @@ async def test_a_schedule_from_create_to_delete(service: Service) -> None:
     fields = dict(line.split(":", 1) for line in updated.out.splitlines())
     assert fields["expression"].strip() == "0 3 * * *"
     assert (await schedules.get("nightly")).params["steps"] == 3  # untouched
+    # New params alone: the client sends the stored type with them (the API wants both).
+    reparams = await service.run("schedules", "update", "nightly", "--params", '{"steps": 5}')
+    assert reparams.code == 0, reparams.err
+    assert (await schedules.get("nightly")).params["steps"] == 5
 
     paused = await service.run("schedules", "pause", "nightly", "--json")
     assert paused.json()["active"] is False
@@ -52,7 +56,7 @@ async def test_a_schedule_from_create_to_delete(service: Service) -> None:
     fired = await service.run("schedules", "run", "nightly")
     assert fired.code == 0, fired.err
     task = await service.runtime.service.get(fired.out.strip())
-    assert (task.type, task.params["steps"]) == ("steps", 3)
+    assert (task.type, task.params["steps"]) == ("steps", 5)
 
     shown = await service.run("schedules", "show", "nightly", "--json")
     assert shown.json()["last_task_id"] == task.id

@@ -205,7 +205,12 @@ async def test_get_answers_the_schedule_or_404(api: ScheduleApi) -> None:
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])
 async def test_update_changes_the_given_fields(api: ScheduleApi, method: str) -> None:
     created = await api.create()
-    body = {"expression": "0 9 * * *", "priority": "low", "params": {"text": "bye", "times": 2}}
+    body = {
+        "expression": "0 9 * * *",
+        "priority": "low",
+        "type": created["type"],
+        "params": {"text": "bye", "times": 2},
+    }
     response = await api.client.request(method, url("nightly"), json=body)
     data = await assert_success(response)
     assert (data["expression"], data["priority_name"]) == ("0 9 * * *", "low")
@@ -221,6 +226,22 @@ async def test_update_answers_404_and_422(api: ScheduleApi) -> None:
     await assert_error(response, 422, "validation_error")
     response = await api.client.patch(url("nightly"), json={"name": "renamed"})
     await assert_error(response, 422, "validation_error")
+    assert await assert_success(await api.client.get(url("nightly"))) == created
+
+
+@pytest.mark.parametrize(
+    ("body", "missing"),
+    [({"params": {"text": "bye"}}, "type"), ({"type": "echo"}, "params")],
+)
+async def test_type_and_params_change_together(
+    api: ScheduleApi, body: dict[str, Any], missing: str
+) -> None:
+    # Params are judged against a type: the document says so (one variant without either, one
+    # per type with both), and the server refuses a body with only one of them.
+    created = await api.create()
+    response = await api.client.patch(url("nightly"), json=body)
+    data = await assert_error(response, 422, "validation_error")
+    assert missing in data["details"][0]["msg"]
     assert await assert_success(await api.client.get(url("nightly"))) == created
 
 
