@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -18,6 +18,10 @@ from cam_tasks.domain.status import TaskStatus
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_QUEUE",
+    "MAX_DELAY_S",
+    "MAX_KEY_LENGTH",
+    "MAX_RETRIES",
+    "MAX_TIMEOUT_S",
     "QUEUE_NAME_PATTERN",
     "SUBMIT_OPTIONS",
     "AttemptRecord",
@@ -31,6 +35,13 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RETRIES = 3
+#: Bounds of the submit options, so that every value a client may send is one the store and the
+#: clock can hold: retries, a run's time limit (30 days), and a delay (10 years).
+MAX_RETRIES: Final = 1000
+MAX_TIMEOUT_S: Final = 30 * 86_400.0
+MAX_DELAY_S: Final = 10 * 365 * 86_400.0
+#: Longest ``unique_key`` or ``concurrency_key``.
+MAX_KEY_LENGTH: Final = 200
 #: The queue of a task whose submitter and executor name none.
 DEFAULT_QUEUE = "default"
 #: What a queue may be called: 1 to 64 letters, digits, ``_ . -``, starting with a letter or
@@ -122,19 +133,19 @@ class Task(BaseModel):
     total_steps: int | None = None
     step_name: str | None = None
     attempts: int = Field(default=0, ge=0)
-    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0)
+    max_retries: int = Field(default=DEFAULT_MAX_RETRIES, ge=0, le=MAX_RETRIES)
     priority: int = Priority.NORMAL
     #: The queue it waits in and runs from; each queue has its own worker slots per process.
     queue: str = Field(default=DEFAULT_QUEUE, pattern=QUEUE_NAME_PATTERN)
     run_at: datetime
-    timeout_s: float | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     created_by: str = "system"
     project_id: str | None = None
     idempotency_key: str | None = None
     #: At most one pending or running task per key (and project): a duplicate submit joins it.
-    unique_key: str | None = Field(default=None, min_length=1, max_length=200)
+    unique_key: str | None = Field(default=None, min_length=1, max_length=MAX_KEY_LENGTH)
     #: Tasks sharing this key run at most the key's limit at once, across all instances.
-    concurrency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    concurrency_key: str | None = Field(default=None, min_length=1, max_length=MAX_KEY_LENGTH)
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
@@ -50,11 +51,25 @@ _Name = Annotated[str, Field(min_length=1)]
 _ParamsT = TypeVar("_ParamsT", bound="ScopeParams")
 
 
+#: Largest account id taken as a number: the largest integer every JSON client (JavaScript's
+#: numbers) holds exactly. Larger ids are sent as strings.
+MAX_NUMERIC_ACCOUNT_ID = 2**53 - 1
+
+
 def _account_id_as_str(value: object) -> object:
     # Account ids look numeric ("123") and JSON clients send them as numbers; store one form.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
+    # A JSON number without a fraction is an integer, whatever its spelling (12.0, 1.2e1).
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not math.isfinite(value) or value != int(value):
+        raise PydanticCustomError("account_id", "a numeric account id must be a whole number")
+    if not 0 <= value <= MAX_NUMERIC_ACCOUNT_ID:
+        raise PydanticCustomError(
+            "account_id",
+            "a numeric account id must be from 0 to {maximum}; send others as strings",
+            {"maximum": MAX_NUMERIC_ACCOUNT_ID},
+        )
+    return str(int(value))
 
 
 def _unique(value: list[str] | None) -> list[str] | None:
@@ -122,7 +137,10 @@ def provider_params_model(model: type[_ParamsT], providers: ProviderRegistry) ->
             account = properties["account_id"]
             properties["account_id"] = {
                 "title": account.get("title", "Account Id"),
-                "anyOf": [{"type": "string", "minLength": 1}, {"type": "integer"}],
+                "anyOf": [
+                    {"type": "string", "minLength": 1},
+                    {"type": "integer", "minimum": 0, "maximum": MAX_NUMERIC_ACCOUNT_ID},
+                ],
                 "description": "The cloud account; a number is taken as its decimal digits.",
             }
         types = properties.get("asset_types", {})

@@ -9,9 +9,10 @@ from cam_tasks.service.schedules import ScheduleNotifier, ScheduleService
 from cam_tasks.service.submission import Submitted, TaskSubmission
 from cam_tasks.service.tasks import (
     DEFAULT_QUEUE_FULL_RETRY_AFTER_S,
+    IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY_LENGTH,
-    MAX_RETRIES_LIMIT,
     TaskService,
+    is_idempotency_key,
 )
 from cam_tasks.service.watch import (
     DEFAULT_WATCH_POLL_INTERVAL_S,
@@ -23,8 +24,8 @@ from cam_tasks.service.watch import (
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
     "DEFAULT_WATCH_POLL_INTERVAL_S",
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
-    "MAX_RETRIES_LIMIT",
     "AssetPage",
     "AssetService",
     "QueueFullError",
@@ -40,4 +41,5 @@ __all__ = [
     "TaskSubmission",
     "TaskSubscription",
     "TaskWatcher",
+    "is_idempotency_key",
 ]

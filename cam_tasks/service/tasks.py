@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import builtins
 import logging
-import math
+import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
 
 from cam_tasks.domain import (
     DEFAULT_QUEUE,
+    MAX_DELAY_S,
     MAX_PAGE_SIZE,
+    MAX_RETRIES,
+    MAX_TIMEOUT_S,
     SUBMIT_OPTIONS,
     TRANSITIONS,
     Action,
@@ -52,9 +55,10 @@ from cam_tasks.tracing import TaskTracer
 
 __all__ = [
     "DEFAULT_QUEUE_FULL_RETRY_AFTER_S",
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_IDEMPOTENCY_KEY_LENGTH",
-    "MAX_RETRIES_LIMIT",
     "TaskService",
+    "is_idempotency_key",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,9 +67,32 @@ logger = logging.getLogger(__name__)
 DEFAULT_QUEUE_FULL_RETRY_AFTER_S = 5.0
 #: Longest accepted idempotency key: keys are indexed, so they must stay small.
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
-#: Largest ``max_retries`` a submit may ask for: far past any sane policy, and small enough for
-#: every integer type a store keeps (a client can send 2**64 - 1 in JSON).
-MAX_RETRIES_LIMIT = 1000
+#: What an idempotency key may be, wherever it comes from (an argument, a body, a header): 1 to
+#: MAX_IDEMPOTENCY_KEY_LENGTH characters, none of them a control character (NUL, newline, C1),
+#: an invisible format or bidi character (zero-width marks, embeddings, overrides, isolates,
+#: BOM) or a line or paragraph separator: a key is echoed into logs and tools, where those
+#: would forge or hide text. A JSON Schema ``pattern`` as well, so the API document states the
+#: same rule (lone surrogates, which JSON decoding already refuses, are left out of it: test
+#: generators cannot read such a class).
+IDEMPOTENCY_KEY_PATTERN: Final = (
+    "^[^\\x00-\\x1f\\x7f-\\x9f\\xad\\u061c\\u180e\\u200b-\\u200f\\u2028-\\u202e"
+    "\\u2060-\\u206f\\ufeff\\ufff9-\\ufffb]{1,"
+    f"{MAX_IDEMPOTENCY_KEY_LENGTH}}}$"
+)
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+#: What undecodable bytes become (a header that is not UTF-8 is read with surrogate escapes).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def is_idempotency_key(key: object) -> bool:
+    """Whether ``key`` is a valid idempotency key (:data:`IDEMPOTENCY_KEY_PATTERN`, and text:
+    no lone surrogate)."""
+    return (
+        isinstance(key, str)
+        and _IDEMPOTENCY_KEY.fullmatch(key) is not None
+        and _SURROGATE.search(key) is None
+    )
+
 
 _PRIORITY_NAMES = {p.name.lower(): p for p in Priority}
 #: Submit options with rules of their own in :meth:`TaskService._prepare` (names, executor
@@ -228,7 +255,7 @@ class TaskService:
         (``low|normal|high|urgent``) or its int. ``run_at`` (tz-aware) or ``delay_s`` (>= 0,
         from now) schedules the first run; neither means now. ``max_retries`` and
         ``timeout_s`` default to the executor's registration (``0 <= max_retries <=
-        MAX_RETRIES_LIMIT``, ``timeout_s`` finite and > 0).
+        MAX_RETRIES``, ``timeout_s`` finite and > 0).
 
         With ``idempotency_key``, a second submit with the same key stores nothing and returns
         the first task (whatever its parameters).
@@ -338,24 +365,23 @@ class TaskService:
         if not (
             isinstance(retries, int)
             and not isinstance(retries, bool)
-            and 0 <= retries <= MAX_RETRIES_LIMIT
+            and 0 <= retries <= MAX_RETRIES
         ):
             problems.append(
                 _problem(
                     "max_retries",
-                    f"must be an integer from 0 to {MAX_RETRIES_LIMIT}",
+                    f"must be an integer from 0 to {MAX_RETRIES}",
                     "max_retries",
                 )
             )
         timeout = spec.timeout_s if timeout_s is None else timeout_s
-        if timeout is not None and not (_is_number(timeout) and 0 < timeout < math.inf):
-            problems.append(_problem("timeout_s", "must be a finite number > 0", "timeout_s"))
+        if timeout is not None and not (_is_number(timeout) and 0 < timeout <= MAX_TIMEOUT_S):
+            problems.append(
+                _problem("timeout_s", f"must be a number > 0 and <= {MAX_TIMEOUT_S:g}", "timeout_s")
+            )
         if not isinstance(created_by, str) or not created_by:
             problems.append(_problem("created_by", "must be a non-empty string", "created_by"))
-        if idempotency_key is not None and not (
-            isinstance(idempotency_key, str)
-            and 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH
-        ):
+        if idempotency_key is not None and not is_idempotency_key(idempotency_key):
             problems.append(
                 _problem(
                     "idempotency_key",
@@ -449,8 +475,10 @@ class TaskService:
                 problems.append(_problem("run_at", "is outside the representable range", "run_at"))
                 return None
         if delay_s is not None:
-            if not (_is_number(delay_s) and 0 <= delay_s < math.inf):
-                problems.append(_problem("delay_s", "must be a finite number >= 0", "delay_s"))
+            if not (_is_number(delay_s) and 0 <= delay_s <= MAX_DELAY_S):
+                problems.append(
+                    _problem("delay_s", f"must be a number from 0 to {MAX_DELAY_S:g}", "delay_s")
+                )
                 return None
             try:
                 return _millis(self._clock.now() + timedelta(seconds=delay_s))

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from cam_tasks.domain import InvalidParamsError
 from cam_tasks.executor import validation_details
-from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
+from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH, is_idempotency_key
 from cam_tasks.web.errors import ApiError
 
 __all__ = [
@@ -39,12 +39,14 @@ __all__ = [
     "DEFAULT_BODY_READ_TIMEOUT_S",
     "IDEMPOTENCY_HEADER",
     "MAX_BODY_BYTES_KEY",
+    "PRINCIPAL_FIELDS",
     "TASK_ID_PATTERN",
     "idempotency_key",
     "idempotency_key_problems",
     "json_body",
     "json_object",
     "parse_query",
+    "principal_field_problems",
     "read_json_object",
     "task_id_of",
 ]
@@ -164,17 +166,11 @@ def task_id_of(request: web.Request) -> str:
     return task_id
 
 
-#: What an idempotency key may be, header or body: 1 to MAX_IDEMPOTENCY_KEY_LENGTH printable
-#: characters. No control (NUL, newline) or format (bidi override) characters: a key is echoed
-#: into logs and tools, where those would forge or hide text.
+#: The one rule for idempotency keys, header or body (:func:`is_idempotency_key`), in words.
 _IDEMPOTENCY_KEY_RULE: Final = (
-    f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable characters (no control or format characters)"
+    f"1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters without control, format (bidi, zero-width) "
+    "or line-separator characters"
 )
-
-
-def _is_idempotency_key(key: str) -> bool:
-    """The one rule for idempotency keys, wherever they come from."""
-    return 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and key.isprintable()
 
 
 def idempotency_key(request: web.Request) -> str | None:
@@ -184,7 +180,7 @@ def idempotency_key(request: web.Request) -> str | None:
     if not values:
         return None
     key = values[0]
-    if len(values) > 1 or not _is_idempotency_key(key):
+    if len(values) > 1 or not is_idempotency_key(key):
         raise ApiError(
             400,
             "bad_request",
@@ -203,7 +199,7 @@ def idempotency_key(request: web.Request) -> str | None:
 def idempotency_key_problems(key: str | None, loc: Sequence[str | int]) -> list[dict[str, Any]]:
     """The field error of a body's ``idempotency_key`` at ``loc`` (none when absent or valid), by
     the same rule as the header's; the caller raises them as one InvalidParamsError (422)."""
-    if key is None or _is_idempotency_key(key):
+    if key is None or is_idempotency_key(key):
         return []
     return [
         {
@@ -211,6 +207,27 @@ def idempotency_key_problems(key: str | None, loc: Sequence[str | int]) -> list[
             "msg": f"must be {_IDEMPOTENCY_KEY_RULE}",
             "type": "idempotency_key_invalid",
         }
+    ]
+
+
+#: What a task records from the authenticated principal, never from a body: a body naming them
+#: is refused, so that nobody believes they were taken.
+PRINCIPAL_FIELDS: Final = ("created_by", "project_id")
+
+
+def principal_field_problems(
+    body: dict[str, Any], loc: Sequence[str | int]
+) -> list[dict[str, Any]]:
+    """The field errors of a submit body (at ``loc``) that names a :data:`PRINCIPAL_FIELDS`
+    field; the caller raises them as one InvalidParamsError (422)."""
+    return [
+        {
+            "loc": [*loc, name],
+            "msg": "is recorded from the authenticated principal and cannot be given",
+            "type": "principal_field",
+        }
+        for name in PRINCIPAL_FIELDS
+        if name in body
     ]
 
 

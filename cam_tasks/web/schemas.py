@@ -21,15 +21,20 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictFloat,
-    StrictInt,
+    StringConstraints,
     TypeAdapter,
     WithJsonSchema,
     create_model,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from cam_tasks.domain import (
+    MAX_DELAY_S,
+    MAX_KEY_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_RETRIES,
+    MAX_TIMEOUT_S,
     QUEUE_NAME_PATTERN,
     SUBMIT_OPTIONS,
     AttemptRecord,
@@ -39,7 +44,7 @@ from cam_tasks.domain import (
     TaskFilter,
     TaskStatus,
 )
-from cam_tasks.service import MAX_IDEMPOTENCY_KEY_LENGTH
+from cam_tasks.service import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH
 
 __all__ = [
     "ETA_MIN_PERCENT",
@@ -123,15 +128,21 @@ class _SubmitTaskBody(BaseModel):
     """What ``POST /tasks`` takes beside the task's submit options (those come from the domain
     model: see :data:`SubmitTaskRequest`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        # run_at and delay_s exclude each other (a null is as good as absent).
+        json_schema_extra={
+            "not": {
+                "required": ["run_at", "delay_s"],
+                "properties": {"run_at": {"type": "string"}, "delay_s": {"type": "number"}},
+            }
+        },
+    )
 
     type: str = Field(min_length=1, max_length=MAX_TYPE_LENGTH)
     params: dict[str, Any] = Field(default_factory=dict)
-    delay_s: StrictFloat | None = Field(default=None, ge=0, allow_inf_nan=False)
-    #: Accepted and ignored: a task records who submitted it, and in which project, from the
-    #: authenticated principal, never from the body.
-    created_by: Any = Field(default=None, exclude=True)
-    project_id: Any = Field(default=None, exclude=True)
+    delay_s: StrictFloat | None = Field(default=None, ge=0, le=MAX_DELAY_S, allow_inf_nan=False)
 
     def options(self) -> dict[str, Any]:
         """The submit options given (``TaskService.submit``'s keywords), absent ones left out."""
@@ -145,10 +156,21 @@ def _any_case(word: str) -> str:
     return "".join(f"[{c.upper()}{c}]" for c in word)
 
 
+def _json_integer(value: Any) -> Any:
+    # JSON has one number type: 3.0 is the integer 3 (JSON Schema says so too), "3" and true
+    # are no integers at all.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+#: An integer as JSON Schema reads one: a number without a fraction (``3`` or ``3.0``).
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
 #: A priority as requests give it: a level's number or its name (any case, spaces around
 #: allowed), exactly what the service accepts, so the document says no more and no less.
 PriorityChoice = Annotated[
-    StrictInt | str,
+    JsonInt | str,
     WithJsonSchema(
         {
             "anyOf": [
@@ -175,11 +197,50 @@ PriorityChoice = Annotated[
 _OPTION_FORMS: Final[dict[str, tuple[Any, Any]]] = {
     "priority": (PriorityChoice, Priority.NORMAL),
     "run_at": (UtcInstant | None, None),
-    "max_retries": (StrictInt | None, Field(default=None, ge=0)),
-    "timeout_s": (StrictFloat | None, Field(default=None, gt=0, allow_inf_nan=False)),
-    "idempotency_key": (
+    "max_retries": (
+        Annotated[int, Field(ge=0, le=MAX_RETRIES), BeforeValidator(_json_integer)] | None,
+        None,
+    ),
+    "timeout_s": (
+        StrictFloat | None,
+        Field(default=None, gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False),
+    ),
+    # "" opts out of the key the executor would derive: no minimum length here.
+    "unique_key": (
         str | None,
-        Field(default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH),
+        Field(
+            default=None,
+            max_length=MAX_KEY_LENGTH,
+            description="At most one pending or running task of the project holds it: a "
+            'duplicate submit returns that task (200, `deduplicated`). `""` opts out of '
+            "the executor's own key.",
+        ),
+    ),
+    "concurrency_key": (
+        str | None,
+        Field(
+            default=None,
+            max_length=MAX_KEY_LENGTH,
+            description="Tasks sharing it run at most its limit at once, across instances. "
+            '`""` opts out of the executor\'s own key.',
+        ),
+    ),
+    "idempotency_key": (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH),
+            # The service judges it (a JSON Schema pattern, not one pydantic's engine reads).
+            WithJsonSchema(
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                    "pattern": IDEMPOTENCY_KEY_PATTERN,
+                }
+            ),
+        ]
+        | None,
+        None,
     ),
 }
 
@@ -189,7 +250,8 @@ def _option_form(name: str) -> tuple[Any, Any]:
     if form is not None:
         return form
     info = Task.model_fields[name]
-    return (Optional[info.annotation], Field(default=None, description=info.description))  # noqa: UP045
+    declared = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return (Optional[declared], Field(default=None, description=info.description))  # noqa: UP045
 
 
 #: Body of ``POST /tasks``: ``type``, ``params`` (checked later by the executor's own model)

@@ -4,12 +4,13 @@
 Each answers 202 as soon as the task is stored, with ``data: {task_id, message}`` and the task's
 ``Location``. Every submit counts against the principal's rate (one per task of a batch);
 ``Idempotency-Key`` (or a body's ``idempotency_key``) makes a repeated submit return the first
-task.
+task; ``created_by`` and ``project_id`` come from the principal, and a body naming them is
+refused.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
@@ -28,16 +29,13 @@ from cam_tasks.web.requests import (
     idempotency_key_problems,
     json_body,
     json_object,
+    principal_field_problems,
     read_json_object,
 )
 from cam_tasks.web.schemas import SUBMIT_BATCH, SubmitTaskRequest, SubmittedView
 from cam_tasks.web.views import task_location
 
-__all__ = ["IGNORED_BODY_FIELDS", "submit_routes"]
-
-#: Body fields a client may send but that are never taken from it: tasks record who submitted
-#: them, and where, from the authenticated principal.
-IGNORED_BODY_FIELDS: Final = frozenset({"created_by", "project_id"})
+__all__ = ["submit_routes"]
 
 submit_routes = web.RouteTableDef()
 
@@ -57,8 +55,12 @@ _JOINED = Reply(
 )
 _SUBMIT_DESCRIPTION = (
     "The body *is* the `{type}` executor's params; field errors are located relative to it "
-    '(`loc: ["asset_types"]`). `created_by` and `project_id` are accepted and ignored: a task '
-    "records them from the authenticated principal."
+    '(`loc: ["asset_types"]`). A task records `created_by` and `project_id` from the '
+    "authenticated principal: a body naming them is refused (422). " + "{idempotency}"
+)
+_IDEMPOTENCY_DESCRIPTION = (
+    "`Idempotency-Key` makes a repeated submit return the task of the first (within the "
+    "retention, per principal): the only way to retry safely after a timeout or a 503."
 )
 
 
@@ -67,7 +69,7 @@ def _params_body_operation(operation_id: str, task_type: str) -> Operation:
         operation_id,
         "tasks",
         f"Submit a {task_type} task",
-        _SUBMIT_DESCRIPTION.format(type=task_type),
+        _SUBMIT_DESCRIPTION.format(type=task_type, idempotency=_IDEMPOTENCY_DESCRIPTION),
         (_SUBMITTED, _JOINED),
         errors=frozenset({429, 503}),
         body=ExecutorParams(task_type),
@@ -108,9 +110,11 @@ async def _submit_params_body(request: web.Request, task_type: str) -> web.Respo
     # The body *is* the params here: report field locations relative to the body.
     principal = principal_of(request)
     request.app[LIMITER_KEY].submitted(principal.name)
-    body = await read_json_object(request)
-    params = {k: v for k, v in body.items() if k not in IGNORED_BODY_FIELDS}
+    params = await read_json_object(request)
     key = idempotency_key(request)
+    problems = principal_field_problems(params, ())
+    if problems:
+        raise InvalidParamsError("invalid request body", problems)
     try:
         request.app[LIMITER_KEY].check_params(params, ("params",))
         task = await _service(request).enqueue(
@@ -145,8 +149,11 @@ async def submit_discover_assets(request: web.Request) -> web.Response:
         "errors); `Location` is the task. A JSON array of 1 to 1000 such objects submits them "
         "all in one store round trip: all are validated first (nothing is stored when one is "
         "refused; `loc` starts with the item's index), and the answer lists `{task_id, "
-        "message}` in the items' order, without `Location`. A batch takes no `Idempotency-Key` "
-        "header (422): give each item its own `idempotency_key`. `run_at` and `delay_s` are "
+        "message}` in the items' order, without `Location`. An item's own `idempotency_key` "
+        "is its key; the `Idempotency-Key` header is the key of every task that names none "
+        "(the one task, or item *i* of a batch as `<header>#<i>`), so a whole batch is retried "
+        "safely with one header. `created_by` and `project_id` are recorded from the "
+        "authenticated principal and refused in a body. `run_at` and `delay_s` are "
         "exclusive; `priority` is `low | normal | high | urgent` or `0..3`.",
         (
             Reply(
@@ -174,6 +181,9 @@ async def submit_task(request: web.Request) -> web.Response:
         return await _submit_batch(request, body)
     body = json_object(body)
     header_key = idempotency_key(request)
+    problems = principal_field_problems(body, ())
+    if problems:
+        raise InvalidParamsError("invalid request body", problems)
     try:
         submission = SubmitTaskRequest.model_validate(body)
     except ValidationError as exc:
@@ -183,17 +193,6 @@ async def submit_task(request: web.Request) -> web.Response:
     problems = idempotency_key_problems(key, ())
     if problems:
         raise InvalidParamsError("invalid request body", problems)
-    if header_key is not None and key is not None and header_key != key:
-        raise InvalidParamsError(
-            "conflicting idempotency keys",
-            [
-                {
-                    "loc": ["idempotency_key"],
-                    "msg": f"differs from the {IDEMPOTENCY_HEADER} header",
-                    "type": "idempotency_key_conflict",
-                }
-            ],
-        )
     request.app[LIMITER_KEY].check_params(submission.params, ("params",))
     task = await _service(request).enqueue(
         submission.type,
@@ -209,24 +208,19 @@ async def _submit_batch(request: web.Request, items: list[Any]) -> web.Response:
     """``POST /tasks`` with an array of 1 to ``MAX_BATCH_SIZE`` task objects: all validated
     first (422 listing every problem, ``loc`` starting with the item's index; nothing stored),
     then stored with one ``insert_many``. 202 with ``data: [{task_id, message}, …]`` in the
-    items' order, and no Location. Each item counts as one submit for the rate limit; an
-    ``Idempotency-Key`` header is refused (it cannot name several tasks: give each item its
-    own ``idempotency_key``)."""
+    items' order, and no Location. Each item counts as one submit for the rate limit. An
+    item's own ``idempotency_key`` is its key; with an ``Idempotency-Key`` header, item *i*
+    without one of its own is keyed ``<header>#<i>``, so the same batch sent again returns the
+    same tasks."""
     principal = principal_of(request)
     limiter = request.app[LIMITER_KEY]
-    if idempotency_key(request) is not None:
-        raise InvalidParamsError(
-            "an Idempotency-Key header cannot name a batch",
-            [
-                {
-                    "loc": ["header", IDEMPOTENCY_HEADER],
-                    "msg": "give each task of a batch its own idempotency_key",
-                    "type": "idempotency_key_batch",
-                }
-            ],
-        )
-    for item in items:
-        json_object(item)  # an array of anything else is refused like any body that is no object
+    header_key = idempotency_key(request)
+    problems = []
+    for index, item in enumerate(items):
+        # An array of anything else is refused like any body that is no object.
+        problems += principal_field_problems(json_object(item), (index,))
+    if problems:
+        raise InvalidParamsError("invalid request body", problems)
     try:
         submissions = SUBMIT_BATCH.validate_python(items)
     except ValidationError as exc:
@@ -244,9 +238,12 @@ async def _submit_batch(request: web.Request, items: list[Any]) -> web.Response:
         limiter.check_params(submission.params, (index, "params"))
     for _ in submissions[1:]:  # the first was counted with the request
         limiter.submitted(principal.name)
-    tasks = await _service(request).submit_many(
-        [TaskSubmission(item.type, item.params, **item.options()) for item in submissions],
-        principal=principal,
-    )
+    batch = []
+    for index, item in enumerate(submissions):
+        options = item.options()
+        if header_key is not None:
+            options.setdefault("idempotency_key", f"{header_key}#{index}")
+        batch.append(TaskSubmission(item.type, item.params, **options))
+    tasks = await _service(request).submit_many(batch, principal=principal)
     data = [SubmittedView(task_id=task.id).model_dump(mode="json") for task in tasks]
     return success_response(data, status=202)

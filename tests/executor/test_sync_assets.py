@@ -427,7 +427,9 @@ def test_the_params_schema_names_the_registered_providers_and_their_asset_types(
     assert schema["properties"]["provider"]["enum"] == ["aliyun"]
     assert schema["properties"]["asset_types"]["items"]["enum"] == ["ecs", "oss", "rds", "slb"]
     assert schema["properties"]["asset_types"]["uniqueItems"] is True
-    assert {"type": "integer"} in schema["properties"]["account_id"]["anyOf"]
+    assert {"type": "integer", "minimum": 0, "maximum": 2**53 - 1} in schema["properties"][
+        "account_id"
+    ]["anyOf"]
     # What the schema allows, validation accepts.
     executor.params_model.model_validate(
         {"provider": "aliyun", "account_id": "1", "asset_types": ["ecs", "oss", "rds", "slb"]}

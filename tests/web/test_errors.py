@@ -35,6 +35,7 @@ from tests.web.helpers import (
     EchoExecutor,
     MakeClient,
     assert_error,
+    assert_success,
     make_registry,
 )
 
@@ -333,14 +334,21 @@ async def test_invalid_params_on_a_dedicated_route_are_located_in_the_body(api: 
     assert await api.stored() == 0
 
 
-async def test_conflicting_idempotency_keys_are_a_422(api: Api) -> None:
-    response = await api.client.post(
-        f"{PREFIX}/tasks",
-        json={**ECHO, "idempotency_key": "a"},
-        headers={"Idempotency-Key": "b"},
+async def test_a_bodys_idempotency_key_is_the_tasks_and_the_header_keys_the_rest(api: Api) -> None:
+    # The header is the key of a task that names none of its own (so no request the document
+    # allows is refused for giving both).
+    own = await api.client.post(
+        f"{PREFIX}/tasks", json={**ECHO, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"}
     )
-    await assert_error(response, 422, "validation_error")
-    assert await api.stored() == 0
+    first = (await assert_success(own, 202))["task_id"]
+    assert (await api.service.get(first)).idempotency_key == "a"
+    again = await api.client.post(f"{PREFIX}/tasks", json={**ECHO, "idempotency_key": "a"})
+    assert (await assert_success(again, 202))["task_id"] == first
+    keyed = await api.client.post(f"{PREFIX}/tasks", json=ECHO, headers={"Idempotency-Key": "b"})
+    second = (await assert_success(keyed, 202))["task_id"]
+    assert second != first
+    assert (await api.service.get(second)).idempotency_key == "b"
+    assert await api.stored() == 2
 
 
 async def test_an_unknown_type_is_a_422_listing_the_known_ones(api: Api) -> None:

@@ -133,13 +133,22 @@ async def test_an_empty_or_oversized_array_is_a_422(
     assert await api.stored() == 0
 
 
-async def test_an_idempotency_key_header_cannot_name_a_batch(api: Api) -> None:
-    response = await api.client.post(
-        f"{PREFIX}/tasks",
-        json=[{"type": "echo", "params": {"text": "a"}}],
-        headers={"Idempotency-Key": "one"},
+async def test_an_idempotency_key_header_makes_a_batch_safe_to_send_again(api: Api) -> None:
+    batch = [
+        {"type": "echo", "params": {"text": "a"}},
+        {"type": "echo", "params": {"text": "b"}, "idempotency_key": "own"},
+        {"type": "echo", "params": {"text": "c"}},
+    ]
+    header = {"Idempotency-Key": "nightly-batch"}
+    first = await assert_success(
+        await api.client.post(f"{PREFIX}/tasks", json=batch, headers=header), 202
     )
+    ids = [item["task_id"] for item in first]
+    keys = [(await api.service.get(task_id)).idempotency_key for task_id in ids]
+    assert keys == ["nightly-batch#0", "own", "nightly-batch#2"]
 
-    data = await assert_error(response, 422, "validation_error")
-    assert data["details"][0]["loc"] == ["header", "Idempotency-Key"]
-    assert await api.stored() == 0
+    again = await assert_success(
+        await api.client.post(f"{PREFIX}/tasks", json=batch, headers=header), 202
+    )
+    assert [item["task_id"] for item in again] == ids
+    assert await api.stored() == 3
