@@ -4,6 +4,10 @@ Each group runs in its own process; the wire rows use ``MONGODB_URI`` when set, 
 SecantusDB started here on a free loopback port (``$SECANTUSD``, ``.venv-secantus``,
 ``/tmp/secvenv``) and stopped by its PID at the end; without either they are skipped.
 
+B4 compares with the code before the performance work (``--baseline-ref``, default
+``benchmarks.baseline.BASELINE_REF``), taken out of git into a temporary directory and run
+against the same wire server (see ``benchmarks.baseline``).
+
 ``--smoke`` shrinks every size so the whole run takes seconds (it proves the suite runs; its
 figures mean nothing) and never starts a wire server itself. Nothing here ever exits non-zero
 because a target is missed: benchmarks print figures.
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.baseline import BASELINE_REF, ENV_REF
 from benchmarks.common import ROWS_PREFIX
 from benchmarks.wire_server import wire_server
 
@@ -165,7 +170,13 @@ def main() -> int:
         "--only", default="", help="comma-separated row ids to run (B1,B5…); default all"
     )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument(
+        "--baseline-ref",
+        help=f"the commit B4 compares with (default ${ENV_REF}, else {BASELINE_REF})",
+    )
     args = parser.parse_args()
+    if args.baseline_ref:
+        os.environ[ENV_REF] = args.baseline_ref  # read by the wire group's process
     wanted = {part.strip().upper() for part in args.only.split(",") if part.strip()}
     groups = [g for g in GROUPS if not wanted or wanted & set(g[1])]
     needs_wire = any(g[2] for g in groups)
