@@ -31,6 +31,7 @@ from cam_tasks.web.routes import routes
 from cam_tasks.web.schedule_routes import SCHEDULES_KEY, schedule_routes
 from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, stats_routes
 from cam_tasks.web.submit_routes import submit_routes
+from cam_tasks.web.tagged_views import TAGGED_VIEWS_KEY, TaggedViews
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_api"]
 
@@ -115,6 +116,7 @@ def create_api(
     app[MAX_BODY_BYTES_KEY] = max_body_bytes
     app[BODY_READ_TIMEOUT_S_KEY] = body_read_timeout_s
     app[WATCHER_KEY] = watcher
+    app[TAGGED_VIEWS_KEY] = TaggedViews(service.clock.now)
     app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
     # POST, DELETE and GET /tasks in a row: one resource (see bulk_routes.purge_routes).
     app.add_routes(submit_routes)

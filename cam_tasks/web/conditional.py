@@ -20,6 +20,8 @@ from typing import Any, Final
 
 import orjson
 
+from cam_tasks.web.schemas import VIEW_CLOCK_FIELDS
+
 __all__ = [
     "CACHE_CONTROL",
     "MAX_WAIT_S",
@@ -35,7 +37,7 @@ MAX_WAIT_S: Final = 60.0
 CACHE_CONTROL: Final = "no-cache"
 
 #: View fields left out of the ETag: derived from the clock, or renewed without a visible change.
-_VOLATILE_FIELDS: Final = frozenset({"duration", "eta_s", "updated_at"})
+_VOLATILE_FIELDS: Final = frozenset(VIEW_CLOCK_FIELDS)
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
 
 
