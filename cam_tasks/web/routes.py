@@ -17,7 +17,7 @@ from cam_tasks.domain import Task
 from cam_tasks.service import TaskService
 from cam_tasks.web.auth import principal_of
 from cam_tasks.web.conditional import CACHE_CONTROL, if_none_match, matches, opaque_tag
-from cam_tasks.web.envelope import success_response
+from cam_tasks.web.envelope import json_response, success_response
 from cam_tasks.web.errors import ApiError
 from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY
@@ -161,7 +161,7 @@ async def _conditional_read(request: web.Request, rendering: Rendering) -> web.R
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if matches(etag, client_tags):
         return web.Response(status=304, headers=headers)
-    return success_response(views.view(task, rendering), headers=headers)
+    return json_response(views.body(task, rendering), headers=headers)
 
 
 def _polled(

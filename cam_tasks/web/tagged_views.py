@@ -6,7 +6,8 @@ digesting it costs more than the rest of the request. :class:`TaggedViews` keeps
 recently read task and rendering, the view, its ETag and the task fields they were built from
 (:data:`~cam_tasks.web.schemas.VIEW_SOURCE_FIELDS`: every field a view shows but
 ``updated_at``). A read whose task has equal fields gets the kept tag without rendering; when
-the view itself is sent, only its clock-derived fields are computed again.
+the view itself is sent, only its clock-derived fields are computed again, and a finished or
+waiting task's answer, which has none that move, is sent as it was encoded.
 
 This is exact, not a guess: a view is a function of those fields, but for ``updated_at``,
 ``duration`` and ``eta_s``, which the ETag leaves out (:mod:`cam_tasks.web.conditional`). Equal
@@ -31,8 +32,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from cam_tasks.domain import Task
+from cam_tasks.domain import Task, TaskStatus
 from cam_tasks.web.conditional import etag_of
+from cam_tasks.web.envelope import success_body
 from cam_tasks.web.schemas import (
     VIEW_CLOCK_FIELDS,
     VIEW_SOURCE_FIELDS,
@@ -40,10 +42,19 @@ from cam_tasks.web.schemas import (
     view_clock_fields,
 )
 
-__all__ = ["DEFAULT_MAX_ENTRIES", "TAGGED_VIEWS_KEY", "Rendering", "TaggedViews"]
+__all__ = [
+    "DEFAULT_MAX_ENTRIES",
+    "MAX_KEPT_BODY_BYTES",
+    "TAGGED_VIEWS_KEY",
+    "Rendering",
+    "TaggedViews",
+]
 
-#: Renderings kept at most by default (each holds about one task: its fields and its view).
+#: Renderings kept at most by default (each holds about one task: its fields and its view,
+#: and the encoded answer when it is small).
 DEFAULT_MAX_ENTRIES: Final = 1024
+#: Largest encoded answer kept with its entry, in bytes.
+MAX_KEPT_BODY_BYTES: Final = 64 * 1024
 
 #: What is rendered of a task: None for the whole view, else the names of the view's fields
 #: shown (the view cut to them, in that order).
@@ -60,6 +71,10 @@ class _Entry:
     etag: str
     #: The clock fields ``view`` holds, to refresh when it is sent.
     clock_fields: tuple[str, ...]
+    #: The encoded answer, when kept (see :meth:`TaggedViews.body`), and the ``updated_at`` of
+    #: the task it was encoded from.
+    body: bytes | None = None
+    body_updated_at: datetime | None = None
 
 
 class TaggedViews:
@@ -89,7 +104,23 @@ class TaggedViews:
     def view(self, task: Task, rendering: Rendering = None) -> dict[str, Any]:
         """``task`` rendered as ``rendering``, as of now: the view ``TaskView.dump`` gives (or
         its fields ``rendering`` names). A new dict each call: the caller may set its keys."""
+        return self._current(task, *self._entry(task, rendering))
+
+    def body(self, task: Task, rendering: Rendering = None) -> bytes:
+        """``success_body(self.view(task, rendering))``: the answer's encoded JSON.
+
+        Kept with the entry while nothing it shows can have moved: the task is not running
+        (only a running task's ``duration`` and ``eta_s`` follow the clock) and is read with
+        the same ``updated_at``. Bodies over :data:`MAX_KEPT_BODY_BYTES` are not kept."""
         entry, fresh = self._entry(task, rendering)
+        if entry.body is not None and entry.body_updated_at == task.updated_at:
+            return entry.body
+        body = success_body(self._current(task, entry, fresh))
+        if task.status is not TaskStatus.RUNNING and len(body) <= MAX_KEPT_BODY_BYTES:
+            entry.body, entry.body_updated_at = body, task.updated_at
+        return body
+
+    def _current(self, task: Task, entry: _Entry, fresh: bool) -> dict[str, Any]:
         view = dict(entry.view)
         if not fresh and entry.clock_fields:
             clock = view_clock_fields(task, self._now())

@@ -10,6 +10,7 @@ import pytest
 from cam_tasks.domain import ManualClock, Progress, Task, new_task
 from cam_tasks.repository import MemoryTaskRepository
 from cam_tasks.web.conditional import etag_of
+from cam_tasks.web.envelope import success_body
 from cam_tasks.web.schemas import TaskProgressView, TaskResultView, TaskView
 from cam_tasks.web.tagged_views import Rendering, TaggedViews
 from tests.web.test_task_view import tasks_in_every_state
@@ -35,6 +36,7 @@ def assert_current(views: TaggedViews, task: Task, now: datetime) -> None:
         expected = rendered(task, rendering, now)
         assert views.view(task, rendering) == expected
         assert views.etag(task, rendering) == etag_of(expected)
+        assert views.body(task, rendering) == success_body(expected)
 
 
 class Running:
@@ -121,6 +123,26 @@ async def test_every_visible_change_gives_a_new_tag() -> None:
     assert_current(views, task, clock.now())
 
     assert len(set(tags)) == len(tags)
+
+
+async def test_a_kept_answer_is_sent_only_while_nothing_it_shows_moved() -> None:
+    store = Running()
+    task = await store.start()
+    clock = ManualClock(at(2))
+    views = TaggedViews(clock.now)
+    running = views.body(task)
+    clock.advance(1)
+    assert views.body(task) != running  # a running task's duration follows the clock
+    assert_current(views, task, clock.now())
+
+    done = await store.repository.complete(task.lease, now=at(3), result={"n": 1})
+    finished = views.body(done)
+    clock.advance(60)
+    assert views.body(await store.repository.get(done.id)) == finished
+    touched = done.model_copy(update={"updated_at": at(70)})  # same state, written again
+    assert views.etag(touched) == views.etag(done)
+    assert views.body(touched) == success_body(TaskView.dump(touched, now=clock.now()))
+    assert views.body(touched) != finished
 
 
 async def test_each_rendering_changes_only_with_its_own_fields() -> None:
