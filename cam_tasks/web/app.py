@@ -19,7 +19,6 @@ from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
 from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
-from cam_tasks.web.log_context import request_id_middleware
 from cam_tasks.web.provider_routes import PROVIDERS_KEY, provider_routes
 from cam_tasks.web.queue_routes import QUEUES_KEY, queue_routes
 from cam_tasks.web.requests import (
@@ -108,7 +107,7 @@ def create_api(
         public_paths=(*public_paths, *DOCS_PUBLIC_PATHS),
         allow_preflight=bool(origins),
     )
-    app = web.Application(middlewares=[error_middleware, request_id_middleware, authentication])
+    app = web.Application(middlewares=[error_middleware, authentication])
     app[LIMITER_KEY] = (
         limits if isinstance(limits, RequestLimiter) else RequestLimiter(limits or ApiLimits())
     )

@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -63,6 +64,7 @@ __all__ = [
     "REQUEST_ID_KEY",
     "ApiError",
     "ErrorRule",
+    "current_request_id",
     "error_middleware",
 ]
 
@@ -71,6 +73,10 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 #: The id of the current request (the client's when sane, else generated), for handlers and logs.
 REQUEST_ID_KEY: Final = web.RequestKey("cam_tasks.request_id", str)
+#: The id of the request being served in this context, if any: set by :func:`error_middleware`
+#: around the handler, so it follows the handler's awaits and the tasks it starts (and no
+#: other request's); :class:`~cam_tasks.web.log_context.LogContextFilter` puts it on records.
+current_request_id: Final[ContextVar[str | None]] = ContextVar("cam_tasks_request_id", default=None)
 
 # A client-supplied id is echoed into headers and logs, so only a short, plain token is trusted.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -302,10 +308,12 @@ def _from_domain_error(request: web.Request, request_id: str, exc: CamTasksError
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id, answer every failure with an error envelope, and put the id on
+    """Give the request an id (in :data:`REQUEST_ID_KEY`, and in :data:`current_request_id`
+    while the handler runs), answer every failure with an error envelope, and put the id on
     every response (``X-Request-ID``). ``CancelledError`` is never caught."""
     request_id = _request_id(request)
     request[REQUEST_ID_KEY] = request_id
+    token = current_request_id.set(request_id)
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -319,6 +327,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _from_http_exception(request, exc)
     except Exception:
         response = _internal_error(request, request_id)
+    finally:
+        current_request_id.reset(token)
     if not response.prepared:  # a streamed response sets its own headers before preparing
         response.headers[REQUEST_ID_HEADER] = request_id
     return response
