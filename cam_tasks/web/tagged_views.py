@@ -17,8 +17,9 @@ values never change alone: ``params`` are fixed at submit, and a ``result`` is o
 with a new attempt record in ``history``.
 
 A store hands out a new :class:`Task` for every read, so entries are found by task id and
-checked by value. The table is bounded (least recently used entries leave first) and lives in
-one event loop: no method awaits, so nothing interleaves with a lookup.
+checked by value. The table is bounded in entries (least recently used leave first) and in
+the size of each (a rendering over :data:`MAX_KEPT_VIEW_BYTES` is not kept), and lives in one
+event loop: no method awaits, so nothing interleaves with a lookup.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from cam_tasks.domain import Task, TaskStatus
-from cam_tasks.web.conditional import etag_of
+from cam_tasks.web.conditional import etag_and_size
 from cam_tasks.web.envelope import success_body
 from cam_tasks.web.schemas import (
     VIEW_CLOCK_FIELDS,
@@ -44,17 +45,18 @@ from cam_tasks.web.schemas import (
 
 __all__ = [
     "DEFAULT_MAX_ENTRIES",
-    "MAX_KEPT_BODY_BYTES",
+    "MAX_KEPT_VIEW_BYTES",
     "TAGGED_VIEWS_KEY",
     "Rendering",
     "TaggedViews",
 ]
 
-#: Renderings kept at most by default (each holds about one task: its fields and its view,
-#: and the encoded answer when it is small).
-DEFAULT_MAX_ENTRIES: Final = 1024
-#: Largest encoded answer kept with its entry, in bytes.
-MAX_KEPT_BODY_BYTES: Final = 64 * 1024
+#: Renderings kept at most by default.
+DEFAULT_MAX_ENTRIES: Final = 512
+#: Largest rendering kept, in bytes of its JSON: an entry holds about one task (its fields,
+#: its view and its encoded answer), so this bounds the table's memory whatever tasks hold.
+#: A larger rendering is built on every read, as without the table.
+MAX_KEPT_VIEW_BYTES: Final = 16 * 1024
 
 #: What is rendered of a task: None for the whole view, else the names of the view's fields
 #: shown (the view cut to them, in that order).
@@ -111,12 +113,12 @@ class TaggedViews:
 
         Kept with the entry while nothing it shows can have moved: the task is not running
         (only a running task's ``duration`` and ``eta_s`` follow the clock) and is read with
-        the same ``updated_at``. Bodies over :data:`MAX_KEPT_BODY_BYTES` are not kept."""
+        the same ``updated_at``."""
         entry, fresh = self._entry(task, rendering)
         if entry.body is not None and entry.body_updated_at == task.updated_at:
             return entry.body
         body = success_body(self._current(task, entry, fresh))
-        if task.status is not TaskStatus.RUNNING and len(body) <= MAX_KEPT_BODY_BYTES:
+        if task.status is not TaskStatus.RUNNING:
             entry.body, entry.body_updated_at = body, task.updated_at
         return body
 
@@ -140,7 +142,11 @@ class TaggedViews:
         if rendering is not None:
             view = {name: view[name] for name in rendering}
         clock_fields = tuple(name for name in VIEW_CLOCK_FIELDS if name in view)
-        entry = _Entry(source, view, etag_of(view), clock_fields)
+        etag, size = etag_and_size(view)
+        entry = _Entry(source, view, etag, clock_fields)
+        if size > MAX_KEPT_VIEW_BYTES:
+            self._entries.pop(key, None)
+            return entry, True
         self._entries[key] = entry
         self._entries.move_to_end(key)
         if len(self._entries) > self._max_entries:

@@ -12,7 +12,7 @@ from cam_tasks.repository import MemoryTaskRepository
 from cam_tasks.web.conditional import etag_of
 from cam_tasks.web.envelope import success_body
 from cam_tasks.web.schemas import TaskProgressView, TaskResultView, TaskView
-from cam_tasks.web.tagged_views import Rendering, TaggedViews
+from cam_tasks.web.tagged_views import MAX_KEPT_VIEW_BYTES, Rendering, TaggedViews
 from tests.web.test_task_view import tasks_in_every_state
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
@@ -171,6 +171,22 @@ async def test_the_least_recently_read_leave_first_and_come_back_right() -> None
     for task in tasks:  # the first was dropped: it is rendered again, the same
         assert_current(views, task, clock.now())
     assert len(views) == 2
+
+
+async def test_a_large_rendering_is_not_kept_but_answers_the_same() -> None:
+    store = Running()
+    task = await store.start()
+    clock = ManualClock(at(2))
+    views = TaggedViews(clock.now)
+    views.etag(task)
+    assert len(views) == 1
+
+    big = {"rows": ["x" * 100] * (MAX_KEPT_VIEW_BYTES // 100)}
+    done = await store.repository.complete(task.lease, now=at(3), result=big)
+
+    assert_current(views, done, clock.now())
+    assert len(views) == 1  # only the progress rendering, which shows no result, is kept
+    assert views.etag(done, None) == etag_of(TaskView.dump(done, now=clock.now()))
 
 
 def test_it_keeps_at_least_one_entry() -> None:
