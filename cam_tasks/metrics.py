@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, Metric
 from prometheus_client.exposition import choose_encoder
@@ -99,6 +99,29 @@ class _RegistryWithoutCreated(CollectorRegistry):
                 # collect() builds fresh Metric objects per call: filtering in place is safe.
                 metric.samples = [s for s in metric.samples if s.name != created]
             yield metric
+
+
+_Metric = TypeVar("_Metric", Counter, Histogram)
+
+
+class _Children(Generic[_Metric]):
+    """``metric.labels(*values)``, each label set looked up once: ``labels()`` validates and
+    locks on every call (about 1.5 µs), and the task listener calls it for every write.
+
+    Holds the same children the metric does, so it grows no faster than the metric's own
+    series. Only for metrics that are never cleared or have children removed (a cached child
+    would outlive its series).
+    """
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric: _Metric = metric
+        self._children: dict[tuple[str, ...], _Metric] = {}
+
+    def __call__(self, *values: str) -> _Metric:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class TaskMetrics:
@@ -218,14 +241,24 @@ class TaskMetrics:
             "1 while this process claims and runs tasks.",
             registry=registry,
         )
+        # The hot paths' children (see _Children): none of these is ever cleared.
+        self._submitted = _Children(self.submitted)
+        self._completed = _Children(self.completed)
+        self._failed = _Children(self.failed)
+        self._cancelled = _Children(self.cancelled)
+        self._retried = _Children(self.retried)
+        self._duration = _Children(self.duration)
+        self._queue_wait = _Children(self.queue_wait)
+        self._claim_latency = _Children(self.claim_latency)
+        self._heartbeat_failures = _Children(self.heartbeat_failures)
         for task_type in types:
             for queue in sorted(self._queues):
-                for counter in (self.submitted, self.completed, self.failed, self.cancelled):
-                    counter.labels(task_type, queue)
+                for counter in (self._submitted, self._completed, self._failed, self._cancelled):
+                    counter(task_type, queue)
                 for reason in RETRY_REASONS:
-                    self.retried.labels(task_type, queue, reason)
+                    self._retried(task_type, queue, reason)
         for reason in ("lost", "database_unavailable", "error"):
-            self.heartbeat_failures.labels(reason)
+            self._heartbeat_failures(reason)
 
     # -- sources -------------------------------------------------------------------------------
 
@@ -247,36 +280,36 @@ class TaskMetrics:
         action, task_type = change.action, task.type
         queue = task.queue if task.queue in self._queues else OTHER_QUEUE
         if action is Action.SUBMIT:
-            self.submitted.labels(task_type, queue).inc()
+            self._submitted(task_type, queue).inc()
         elif action is Action.CLAIM:
             if task.started_at is not None:
                 wait_s = (task.started_at - task.run_at).total_seconds()
-                self.queue_wait.labels(task_type).observe(max(0.0, wait_s))
+                self._queue_wait(task_type).observe(max(0.0, wait_s))
         elif action is Action.COMPLETE:
-            self.completed.labels(task_type, queue).inc()
+            self._completed(task_type, queue).inc()
         elif action in (Action.FAIL, Action.RESCUE_EXHAUSTED):
-            self.failed.labels(task_type, queue).inc()
+            self._failed(task_type, queue).inc()
         elif action in (Action.ACKNOWLEDGE_CANCEL, Action.CANCEL):
-            self.cancelled.labels(task_type, queue).inc()
+            self._cancelled(task_type, queue).inc()
         elif action is Action.RETRY_LATER:
-            self.retried.labels(task_type, queue, "error").inc()
+            self._retried(task_type, queue, "error").inc()
         elif action is Action.RETRY:
-            self.retried.labels(task_type, queue, "operator").inc()
+            self._retried(task_type, queue, "operator").inc()
         elif action is Action.RESCUE:
-            self.retried.labels(task_type, queue, "lease_expired").inc()
+            self._retried(task_type, queue, "lease_expired").inc()
         outcome = _OUTCOMES.get(action)
         if outcome is not None and task.history:
             record = task.history[-1]
             run_s = (record.ended_at - record.started_at).total_seconds()
-            self.duration.labels(task_type, outcome).observe(max(0.0, run_s))
+            self._duration(task_type, outcome).observe(max(0.0, run_s))
 
     # -- DispatcherObserver --------------------------------------------------------------------
 
     def claim_finished(self, duration_s: float, *, claimed: bool) -> None:
-        self.claim_latency.labels("claimed" if claimed else "empty").observe(duration_s)
+        self._claim_latency("claimed" if claimed else "empty").observe(duration_s)
 
     def heartbeat_failed(self, reason: str) -> None:
-        self.heartbeat_failures.labels(reason).inc()
+        self._heartbeat_failures(reason).inc()
 
     # -- exposition ----------------------------------------------------------------------------
 

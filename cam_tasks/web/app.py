@@ -19,7 +19,6 @@ from cam_tasks.web.docs_page import DOCS_PUBLIC_PATHS, add_docs
 from cam_tasks.web.errors import error_middleware
 from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY, ApiLimits, RequestLimiter
-from cam_tasks.web.log_context import request_id_middleware
 from cam_tasks.web.provider_routes import PROVIDERS_KEY, provider_routes
 from cam_tasks.web.queue_routes import QUEUES_KEY, queue_routes
 from cam_tasks.web.requests import (
@@ -31,6 +30,7 @@ from cam_tasks.web.routes import routes
 from cam_tasks.web.schedule_routes import SCHEDULES_KEY, schedule_routes
 from cam_tasks.web.stats_routes import STATS_KEY, WORKERS_KEY, stats_routes
 from cam_tasks.web.submit_routes import submit_routes
+from cam_tasks.web.tagged_views import TAGGED_VIEWS_KEY, TaggedViews
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_api"]
 
@@ -107,7 +107,7 @@ def create_api(
         public_paths=(*public_paths, *DOCS_PUBLIC_PATHS),
         allow_preflight=bool(origins),
     )
-    app = web.Application(middlewares=[error_middleware, request_id_middleware, authentication])
+    app = web.Application(middlewares=[error_middleware, authentication])
     app[LIMITER_KEY] = (
         limits if isinstance(limits, RequestLimiter) else RequestLimiter(limits or ApiLimits())
     )
@@ -115,6 +115,7 @@ def create_api(
     app[MAX_BODY_BYTES_KEY] = max_body_bytes
     app[BODY_READ_TIMEOUT_S_KEY] = body_read_timeout_s
     app[WATCHER_KEY] = watcher
+    app[TAGGED_VIEWS_KEY] = TaggedViews(service.clock.now)
     app[events.KEEPALIVE_S_KEY] = sse_keepalive_s
     # POST, DELETE and GET /tasks in a row: one resource (see bulk_routes.purge_routes).
     app.add_routes(submit_routes)

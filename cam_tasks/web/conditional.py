@@ -20,9 +20,12 @@ from typing import Any, Final
 
 import orjson
 
+from cam_tasks.web.schemas import VIEW_CLOCK_FIELDS
+
 __all__ = [
     "CACHE_CONTROL",
     "MAX_WAIT_S",
+    "etag_and_size",
     "etag_of",
     "if_none_match",
     "matches",
@@ -35,15 +38,22 @@ MAX_WAIT_S: Final = 60.0
 CACHE_CONTROL: Final = "no-cache"
 
 #: View fields left out of the ETag: derived from the clock, or renewed without a visible change.
-_VOLATILE_FIELDS: Final = frozenset({"duration", "eta_s", "updated_at"})
+_VOLATILE_FIELDS: Final = frozenset(VIEW_CLOCK_FIELDS)
 _ENTITY_TAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*(?:,|$)')
 
 
 def etag_of(view: Mapping[str, Any]) -> str:
     """The weak ETag of a task view (its JSON form, as the API sends it)."""
+    return etag_and_size(view)[0]
+
+
+def etag_and_size(view: Mapping[str, Any]) -> tuple[str, int]:
+    """:func:`etag_of` ``view``, and the length in bytes of the JSON it digests (the view
+    without its volatile fields): what the view weighs, for a cache of views."""
     stable = {key: value for key, value in view.items() if key not in _VOLATILE_FIELDS}
-    digest = hashlib.blake2b(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS), digest_size=12)
-    return f'W/"{digest.hexdigest()}"'
+    encoded = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.blake2b(encoded, digest_size=12)
+    return f'W/"{digest.hexdigest()}"', len(encoded)
 
 
 def if_none_match(header: str | None) -> frozenset[str] | None:

@@ -27,11 +27,14 @@ holds no exception text, class name, path or traceback.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import os
 import re
-import uuid
+import secrets
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -61,6 +64,7 @@ __all__ = [
     "REQUEST_ID_KEY",
     "ApiError",
     "ErrorRule",
+    "current_request_id",
     "error_middleware",
 ]
 
@@ -69,6 +73,10 @@ logger = logging.getLogger(__name__)
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 #: The id of the current request (the client's when sane, else generated), for handlers and logs.
 REQUEST_ID_KEY: Final = web.RequestKey("cam_tasks.request_id", str)
+#: The id of the request being served in this context, if any: set by :func:`error_middleware`
+#: around the handler, so it follows the handler's awaits and the tasks it starts (and no
+#: other request's); :class:`~cam_tasks.web.log_context.LogContextFilter` puts it on records.
+current_request_id: Final[ContextVar[str | None]] = ContextVar("cam_tasks_request_id", default=None)
 
 # A client-supplied id is echoed into headers and logs, so only a short, plain token is trusted.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -217,11 +225,34 @@ def _rule_for(exc: CamTasksError) -> ErrorRule | None:
     return None
 
 
+class _RequestIds:
+    """Fresh request ids: 32 hex digits, 16 drawn at random once per process (again in a
+    forked child) and a 16-digit counter. Unique across processes as a UUID4 would be, for a
+    counter step instead of a system call per request: an id correlates logs, it is no
+    secret."""
+
+    def __init__(self) -> None:
+        self._reseed()
+        if hasattr(os, "register_at_fork"):  # a forked child must not repeat its parent's ids
+            os.register_at_fork(after_in_child=self._reseed)
+
+    def _reseed(self) -> None:
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & _COUNTER_MASK:016x}"
+
+
+_COUNTER_MASK: Final = (1 << 64) - 1
+_request_ids: Final = _RequestIds()
+
+
 def _request_id(request: web.Request) -> str:
-    supplied = request.headers.get(REQUEST_ID_HEADER, "")
-    if _SANE_REQUEST_ID.fullmatch(supplied):
+    supplied = request.headers.get(REQUEST_ID_HEADER)
+    if supplied is not None and _SANE_REQUEST_ID.fullmatch(supplied):
         return supplied
-    return uuid.uuid4().hex
+    return _request_ids.next()
 
 
 def _allowed_methods(request: web.Request, exc: web.HTTPMethodNotAllowed) -> list[str]:
@@ -277,10 +308,12 @@ def _from_domain_error(request: web.Request, request_id: str, exc: CamTasksError
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id, answer every failure with an error envelope, and put the id on
+    """Give the request an id (in :data:`REQUEST_ID_KEY`, and in :data:`current_request_id`
+    while the handler runs), answer every failure with an error envelope, and put the id on
     every response (``X-Request-ID``). ``CancelledError`` is never caught."""
     request_id = _request_id(request)
     request[REQUEST_ID_KEY] = request_id
+    token = current_request_id.set(request_id)
     response: web.StreamResponse
     try:
         response = await handler(request)
@@ -294,6 +327,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _from_http_exception(request, exc)
     except Exception:
         response = _internal_error(request, request_id)
+    finally:
+        current_request_id.reset(token)
     if not response.prepared:  # a streamed response sets its own headers before preparing
         response.headers[REQUEST_ID_HEADER] = request_id
     return response

@@ -19,6 +19,7 @@ Errors added to the tree of :mod:`cam_tasks.domain.errors`::
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -156,17 +157,27 @@ def _problem(loc: list[str | int], msg: str, kind: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": kind}
 
 
-def _key_problem(key: str, loc: list[str | int]) -> dict[str, Any] | None:
+_RESERVED_KEY: Final = ("keys must not start with $ or contain NUL", "reserved_key")
+_SECRET_KEY: Final = (
+    "credentials are never task parameters: the provider gets them from the account "
+    "configuration by account_id",
+    "secret_field",
+)
+
+
+def _key_refusal(key: str) -> tuple[str, str] | None:
+    """Why ``key`` may not be a params key (message, type), or None."""
     if key.startswith("$") or "\x00" in key:
-        return _problem(loc, "keys must not start with $ or contain NUL", "reserved_key")
+        return _RESERVED_KEY
     if is_secret_name(key):
-        return _problem(
-            loc,
-            "credentials are never task parameters: the provider gets them from the account "
-            "configuration by account_id",
-            "secret_field",
-        )
+        return _SECRET_KEY
     return None
+
+
+#: Keys a submit's params use are few and recur: their verdicts are kept (short keys only,
+#: so the cache stays small whatever clients send).
+_cached_key_refusal: Final = functools.lru_cache(maxsize=1024)(_key_refusal)
+_CACHED_KEY_LENGTH: Final = 64
 
 
 def check_params(
@@ -199,9 +210,13 @@ def check_params(
             break
         for key, child in children:
             if isinstance(key, str):
-                problem = _key_problem(key, [*where, key])
-                if problem is not None:
-                    problems.append(problem)
+                refusal = (
+                    _cached_key_refusal(key)
+                    if len(key) <= _CACHED_KEY_LENGTH
+                    else _key_refusal(key)
+                )
+                if refusal is not None:
+                    problems.append(_problem([*where, key], *refusal))
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1, (*where, key)))
             elif isinstance(child, int) and not _INT64_MIN <= child <= _INT64_MAX:

@@ -1,34 +1,31 @@
-"""The request id in every log record of its request: a context variable, a middleware that sets
-it, and a logging filter that copies it (and fixed process fields such as ``owner``) onto
-records.
+"""The request id in every log record of its request: a logging filter that copies it (and
+fixed process fields such as ``owner``) onto records.
 
-The error middleware gives each request its id (:data:`~cam_tasks.web.errors.REQUEST_ID_KEY`);
-:func:`request_id_middleware`, placed after it, puts the id in :data:`current_request_id` while
-the handler runs. A context variable follows the handler's awaits and the asyncio tasks it
-starts, and no other request's, so every record logged on the request's behalf can carry it.
+The error middleware gives each request its id (:data:`~cam_tasks.web.errors.REQUEST_ID_KEY`)
+and puts it in :data:`current_request_id` while the handler runs. A context variable follows
+the handler's awaits and the asyncio tasks it starts, and no other request's, so every record
+logged on the request's behalf can carry it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from contextvars import ContextVar
-from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from cam_tasks.web.errors import REQUEST_ID_KEY
+from cam_tasks.web.errors import REQUEST_ID_KEY, current_request_id
 
 __all__ = ["LogContextFilter", "current_request_id", "request_id_middleware"]
-
-#: The id of the request being served in this context, if any.
-current_request_id: Final[ContextVar[str | None]] = ContextVar("cam_tasks_request_id", default=None)
 
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Expose the request's id to logging for the duration of the handler."""
+    """Expose the request's id to logging for the duration of the handler.
+
+    :func:`~cam_tasks.web.errors.error_middleware` does this itself (``create_api`` installs
+    only that one); this is for a host that sets ``REQUEST_ID_KEY`` itself."""
     token = current_request_id.set(request.get(REQUEST_ID_KEY))
     try:
         return await handler(request)

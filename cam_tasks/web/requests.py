@@ -80,6 +80,11 @@ async def _read_body(request: web.Request) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise too_large
+    content = request.content
+    if content.is_eof() and content.total_bytes <= limit:
+        # The whole body has arrived already (a small body usually comes with its headers):
+        # take it as it is, without a deadline to wait for nothing.
+        return content.read_nowait()
     timeout_s = request.app[BODY_READ_TIMEOUT_S_KEY]
     chunks: list[bytes] = []
     size = 0
@@ -89,7 +94,7 @@ async def _read_body(request: web.Request) -> bytes:
     try:
         async with deadline:
             while True:
-                chunk = await request.content.read(limit + 1 - size)
+                chunk = await content.read(limit + 1 - size)
                 if not chunk:
                     return b"".join(chunks)
                 chunks.append(chunk)

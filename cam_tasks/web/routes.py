@@ -9,22 +9,15 @@ the error middleware, so no handler builds an error response itself. Requests ar
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from cam_tasks.domain import Task
 from cam_tasks.service import TaskService
 from cam_tasks.web.auth import principal_of
-from cam_tasks.web.conditional import (
-    CACHE_CONTROL,
-    etag_of,
-    if_none_match,
-    matches,
-    opaque_tag,
-)
-from cam_tasks.web.envelope import success_response
+from cam_tasks.web.conditional import CACHE_CONTROL, if_none_match, matches, opaque_tag
+from cam_tasks.web.envelope import json_response, success_response
 from cam_tasks.web.errors import ApiError
 from cam_tasks.web.keys import SERVICE_KEY, WATCHER_KEY
 from cam_tasks.web.limits import LIMITER_KEY
@@ -40,6 +33,7 @@ from cam_tasks.web.schemas import (
     TaskResultView,
     TaskView,
 )
+from cam_tasks.web.tagged_views import TAGGED_VIEWS_KEY, Rendering
 from cam_tasks.web.views import TASK_ROUTE, task_location, task_view, task_views
 
 __all__ = ["routes"]
@@ -131,46 +125,43 @@ async def get_task(request: web.Request) -> web.Response:
     arrived), or after ``wait_s`` with the task as it is then (304 if the client's tag still
     matches).
     """
-    return await _conditional_read(request, lambda task: task_view(request, task))
+    return await _conditional_read(request, None)
 
 
-#: What a polling view is rendered from: the task view, cut to the polling model's fields.
+#: What the polling reads render: the task view cut to the polling model's fields.
 _PROGRESS_FIELDS = tuple(TaskProgressView.model_fields)
 _RESULT_FIELDS = tuple(TaskResultView.model_fields)
+#: The query of a read without one (frozen: shared by every such read).
+_NO_QUERY: Final = TaskQuery()
 
 
-def _fields_of(request: web.Request, task: Task, names: tuple[str, ...]) -> dict[str, Any]:
-    view = task_view(request, task)
-    return {name: view[name] for name in names}
+async def _conditional_read(request: web.Request, rendering: Rendering) -> web.Response:
+    """Answer the task of the request's path rendered as ``rendering``, with the weak ``ETag``
+    of that rendering, ``If-None-Match`` (304) and the ``wait_s`` long poll: the rules of
+    ``GET /tasks/{id}``, applied to what ``rendering`` shows, so a poll of a part of a task
+    wakes only when that part changes.
 
-
-async def _conditional_read(
-    request: web.Request, render: Callable[[Task], dict[str, Any]]
-) -> web.Response:
-    """Answer the task of the request's path as ``render`` shows it, with the weak ``ETag`` of
-    that rendering, ``If-None-Match`` (304) and the ``wait_s`` long poll: the rules of
-    ``GET /tasks/{id}``, applied to what ``render`` shows, so a poll of a part of a task wakes
-    only when that part changes."""
+    The tag is compared before anything is rendered: :class:`TaggedViews` keeps it per visible
+    state of the task, so a 304 costs the read of the task and no view."""
     task_id = task_id_of(request)
-    query = parse_query(request, TaskQuery, TASK_QUERY_KEYS)
+    # Most reads have no query: skip validating an empty one.
+    query = parse_query(request, TaskQuery, TASK_QUERY_KEYS) if request.query_string else _NO_QUERY
     client_tags = if_none_match(request.headers.get("If-None-Match"))
-    service = _service(request)
-    task = await service.get(task_id, principal=principal_of(request))
-    view = render(task)
-    etag = etag_of(view)
+    views = request.app[TAGGED_VIEWS_KEY]
+    task = await _service(request).get(task_id, principal=principal_of(request))
+    etag = views.etag(task, rendering)
     if query.wait_s is not None and (client_tags is None or matches(etag, client_tags)):
         known = client_tags if client_tags is not None else frozenset({opaque_tag(etag)})
 
         def changed(candidate: Task) -> bool:
-            return not matches(etag_of(render(candidate)), known)
+            return not matches(views.etag(candidate, rendering), known)
 
         task = await request.app[WATCHER_KEY].wait(task_id, until=changed, timeout_s=query.wait_s)
-        view = render(task)
-        etag = etag_of(view)
+        etag = views.etag(task, rendering)
     headers = {"ETag": etag, "Cache-Control": CACHE_CONTROL}
     if matches(etag, client_tags):
         return web.Response(status=304, headers=headers)
-    return success_response(view, headers=headers)
+    return json_response(views.body(task, rendering), headers=headers)
 
 
 def _polled(
@@ -213,9 +204,7 @@ def _polled(
 async def get_task_progress(request: web.Request) -> web.Response:
     """A task's progress fields (``TaskProgressView``), conditional and long-pollable like
     ``GET /tasks/{id}``."""
-    return await _conditional_read(
-        request, lambda task: _fields_of(request, task, _PROGRESS_FIELDS)
-    )
+    return await _conditional_read(request, _PROGRESS_FIELDS)
 
 
 @routes.get("/tasks/{task_id}/result")
@@ -233,7 +222,7 @@ async def get_task_progress(request: web.Request) -> web.Response:
 async def get_task_result(request: web.Request) -> web.Response:
     """A task's outcome fields (``TaskResultView``), conditional and long-pollable like
     ``GET /tasks/{id}``."""
-    return await _conditional_read(request, lambda task: _fields_of(request, task, _RESULT_FIELDS))
+    return await _conditional_read(request, _RESULT_FIELDS)
 
 
 @routes.post("/tasks/{task_id}/cancel")

@@ -53,6 +53,8 @@ __all__ = [
     "MAX_OFFSET",
     "SUBMIT_BATCH",
     "TASK_QUERY_KEYS",
+    "VIEW_CLOCK_FIELDS",
+    "VIEW_SOURCE_FIELDS",
     "ListTasksQuery",
     "PriorityChoice",
     "SubmitTaskRequest",
@@ -63,6 +65,7 @@ __all__ = [
     "TaskQuery",
     "TaskResultView",
     "TaskView",
+    "view_clock_fields",
 ]
 
 #: Largest accepted ``offset``: far past any useful page, and inside every integer type the
@@ -405,7 +408,6 @@ def _view_fields(task: Task, now: datetime) -> dict[str, Any]:
     the one place that says what a view shows, used by GET, lists and server-sent events."""
     values = task.__dict__
     fields = {name: values[name] for name in _SHOWN}
-    running = task.status is TaskStatus.RUNNING
     fields["error"] = _error_fields(task.error)
     fields["progress"] = round(task.progress, 1)
     fields["history"] = [
@@ -419,10 +421,32 @@ def _view_fields(task: Task, now: datetime) -> dict[str, Any]:
         for record in task.history
     ]
     fields["priority_name"] = _priority_name(task.priority)
-    # A retried task keeps no completed_at; only a running one counts up to now.
-    fields["duration"] = task.duration_s(now if running else None)
-    fields["eta_s"] = _eta_s(task, now) if running else None
+    fields["duration"], fields["eta_s"] = _times(task, now)
     return fields
+
+
+def _times(task: Task, now: datetime) -> tuple[float | None, float | None]:
+    """``duration`` and ``eta_s`` of ``task`` as of ``now``."""
+    # A retried task keeps no completed_at; only a running one counts up to now.
+    if task.status is TaskStatus.RUNNING:
+        return task.duration_s(now), _eta_s(task, now)
+    return task.duration_s(None), None
+
+
+#: The view's fields that move without a visible change: ``updated_at`` (renewed by every lease
+#: heartbeat), and ``duration`` and ``eta_s`` of a running task (computed from the clock).
+VIEW_CLOCK_FIELDS: Final = ("updated_at", "duration", "eta_s")
+#: The task fields a view is computed from, but ``updated_at``: two tasks with equal values
+#: here have equal views but for :data:`VIEW_CLOCK_FIELDS` (which :func:`view_clock_fields`
+#: gives).
+VIEW_SOURCE_FIELDS: Final = tuple(name for name in _SHOWN if name != "updated_at")
+
+
+def view_clock_fields(task: Task, now: datetime) -> dict[str, Any]:
+    """The :data:`VIEW_CLOCK_FIELDS` of ``task``'s view as of ``now``, in their JSON form: what
+    :meth:`TaskView.dump` would show for them."""
+    duration, eta_s = _times(task, now)
+    return {"updated_at": _rfc3339(task.updated_at), "duration": duration, "eta_s": eta_s}
 
 
 def _json_mode(fields: dict[str, Any]) -> dict[str, Any]:

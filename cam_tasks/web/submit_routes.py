@@ -10,7 +10,7 @@ refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
@@ -38,6 +38,8 @@ from cam_tasks.web.views import task_location
 __all__ = ["submit_routes"]
 
 submit_routes = web.RouteTableDef()
+
+_SUBMITTED_MESSAGE: Final = SubmittedView.model_fields["message"].default
 
 _SUBMITTED = Reply(
     202,
@@ -85,15 +87,21 @@ def _submitted(request: web.Request, submitted: Submitted) -> web.Response:
     """202 for a stored task; 200 with ``deduplicated: true`` when an active task already held
     the submit's unique key (that task is the answer)."""
     task = submitted.task
+    # SubmittedView's JSON, built directly (the submit tests read every field of it).
     if submitted.deduplicated:
-        view = SubmittedView(
-            task_id=task.id, message="an active task holds this unique_key", deduplicated=True
-        )
+        view = _submitted_view(task.id, "an active task holds this unique_key", deduplicated=True)
         status = 200
     else:
-        view, status = SubmittedView(task_id=task.id), 202
+        view, status = _submitted_view(task.id), 202
     location = {"Location": task_location(request, task.id)}
-    return success_response(view.model_dump(mode="json"), status=status, headers=location)
+    return success_response(view, status=status, headers=location)
+
+
+def _submitted_view(
+    task_id: str, message: str = _SUBMITTED_MESSAGE, *, deduplicated: bool = False
+) -> dict[str, Any]:
+    """``SubmittedView(...).model_dump(mode="json")``, without a model per submit."""
+    return {"task_id": task_id, "message": message, "deduplicated": deduplicated}
 
 
 def _strip_params_loc(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -245,5 +253,5 @@ async def _submit_batch(request: web.Request, items: list[Any]) -> web.Response:
             options.setdefault("idempotency_key", f"{header_key}#{index}")
         batch.append(TaskSubmission(item.type, item.params, **options))
     tasks = await _service(request).submit_many(batch, principal=principal)
-    data = [SubmittedView(task_id=task.id).model_dump(mode="json") for task in tasks]
+    data = [_submitted_view(task.id) for task in tasks]
     return success_response(data, status=202)
