@@ -101,12 +101,15 @@ class Progress(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """The fencing token of one claimed attempt: every later write must match all three."""
+    """The fencing token of one claimed attempt: every later write must match the task, owner
+    and attempt, and the start when the lease has one."""
 
     task_id: str
     owner: str
     attempt: int
-    #: When the attempt started, for its history record; not part of the fence.
+    #: When the attempt started (its history record's start). Part of the fence when known: a
+    #: released attempt is given back (``attempts - 1``), so the same owner may claim the task
+    #: again under the same attempt number; only the start tells the two claims apart.
     started_at: datetime | None = None
 
 

@@ -393,11 +393,12 @@ class Dispatcher(Startable):
         claimed = 0
         for lane in lanes:
             while lane.free and not self._stopping:
-                task = await self._claim(lane, full_keys)
-                if task is None:
+                tasks = await self._claim(lane, full_keys)
+                if not tasks:
                     break
-                claimed += 1
-                self._hold(lane, task)
+                claimed += len(tasks)
+                for task in tasks:
+                    self._hold(lane, task)
         saturated = bool(lanes) and all(not lane.free for lane in lanes)
         return claimed, saturated, [lane.name for lane in lanes]
 
@@ -422,35 +423,62 @@ class Dispatcher(Startable):
             if (limit := limit_of(key)) is not None and count >= limit
         }
 
-    async def _claim(self, lane: _Lane, full_keys: set[str]) -> Task | None:
-        """One task of ``lane`` for one of its free slots, with a slot of its concurrency key
-        when the key is limited; None when nothing is due (or every due task's key is full)."""
+    async def _claim(self, lane: _Lane, full_keys: set[str]) -> list[Task]:
+        """Tasks of ``lane`` for its free slots, in one claim (one round trip or two), each
+        with a slot of its concurrency key when the key is limited; none when nothing is due
+        (or every due task's key is full).
+
+        Fairness counts tasks: a batch stops short of the claim :meth:`_next_order` makes by
+        age, which is then claimed alone."""
+        order = self._next_order(lane)
+        turn = self._age_turn_within(lane, lane.free)
+        limit = 1 if order == "age" else (lane.free if turn is None else turn - 1)
         while True:
             with self._tracer.claim(lane.name) as span:
                 started = time.perf_counter()
-                task = await self._repository.claim(
+                tasks = await self._repository.claim_many(
                     types=self._types,
                     owner=self.owner,
                     now=self._clock.now(),
                     lease_s=self.lease_s,
-                    order=self._next_order(lane),
+                    limit=limit,
+                    order=order,
                     queue=lane.name,
                     exclude_keys=full_keys,
                 )
                 duration_s = time.perf_counter() - started
-                self._observe(self._observer.claim_finished, duration_s, claimed=task is not None)
-                if task is None:
-                    return None
-                span.set_task(task)
-                if await self._take_key_slot(task):
-                    lane.claims += 1
-                    return task
-                span.set_outcome("key_full")
-            # Its key filled up since the pass read the slots (another instance): hand the task
-            # back untouched and pass over the key for the rest of this pass.
-            assert task.concurrency_key is not None
-            full_keys.add(task.concurrency_key)
-            await self._repository.unclaim(task.lease, now=self._clock.now())
+                self._observe(self._observer.claim_finished, duration_s, claimed=bool(tasks))
+                if not tasks:
+                    return []
+                span.set_tasks(tasks)
+                kept: list[Task] = []
+                refused: list[Task] = []
+                for task in tasks:
+                    key = task.concurrency_key
+                    if key not in full_keys and await self._take_key_slot(task):
+                        kept.append(task)
+                    else:
+                        # Its key filled up since the pass read the slots (another instance,
+                        # or this batch): pass over the key for the rest of this pass.
+                        assert key is not None
+                        full_keys.add(key)
+                        refused.append(task)
+                lane.claims += len(kept)
+                if refused:
+                    span.set_outcome("key_full")
+            for task in refused:  # handed back untouched
+                await self._repository.unclaim(task.lease, now=self._clock.now())
+            if kept or not refused:
+                return kept
+
+    def _age_turn_within(self, lane: _Lane, count: int) -> int | None:
+        """Which of the lane's next ``count`` claims (1 = the next) is its age claim (see
+        :meth:`_next_order`), if one is."""
+        every = self.fair_claim_every
+        if not every:
+            return None
+        turn = every - lane.claims % every
+        return turn if turn <= count else None
 
     async def _take_key_slot(self, task: Task) -> bool:
         """True when ``task`` may run: its key is unlimited, or a slot of it was taken (after

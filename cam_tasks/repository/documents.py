@@ -40,6 +40,7 @@ from cam_tasks.domain import (
     to_millis,
     utc,
 )
+from cam_tasks.domain.changes import Change
 
 __all__ = [
     "ACTIVE_KEY",
@@ -49,6 +50,7 @@ __all__ = [
     "active_key_of",
     "asset_criteria",
     "build_task",
+    "changed_task",
     "check_page",
     "check_schedule_page",
     "check_scope",
@@ -196,6 +198,17 @@ def task_to_document(task: Task) -> dict[str, Any]:
 #: in a memory store). Pydantic copies it before any change (``model_copy``), never mutates it.
 _TASK_FIELDS: set[str] = set(Task.model_fields)
 _set_attribute = object.__setattr__
+
+
+def changed_task(task: Task, change: Change) -> Task:
+    """``task`` as it is after ``change`` is written (what both stores compute for a write
+    whose result they know without reading it back). ``result`` is shared, not copied."""
+    update = dict(change.fields)
+    if change.attempts_delta:
+        update["attempts"] = task.attempts + change.attempts_delta
+    if change.record is not None:
+        update["history"] = (*task.history, change.record)
+    return build_task({**task.__dict__, **update})
 
 
 def build_task(values: dict[str, Any]) -> Task:

@@ -134,6 +134,32 @@ class ObservedTaskRepository:
         )
         return None if task is None else self._emit_task(Action.CLAIM, task)
 
+    async def claim_many(
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
+    ) -> builtins.list[Task]:
+        tasks = await self.inner.claim_many(
+            types=types,
+            owner=owner,
+            now=now,
+            lease_s=lease_s,
+            limit=limit,
+            order=order,
+            queue=queue,
+            exclude_keys=exclude_keys,
+        )
+        for task in tasks:
+            self._emit_task(Action.CLAIM, task)
+        return tasks
+
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
         return self._emit_task(Action.UNCLAIM, await self.inner.unclaim(lease, now=now))
 

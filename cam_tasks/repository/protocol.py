@@ -150,6 +150,24 @@ class TaskRepository(Protocol):
         """
         ...
 
+    async def claim_many(
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
+    ) -> builtins.list[Task]:
+        """Up to ``limit`` (>= 1) tasks, best first, each taken as :meth:`claim` takes one:
+        what ``limit`` claims one after another would return, in as few round trips as the
+        store allows (MongoDB: two, three when another claimer took some of the candidates).
+        Never returns one task to two callers; the same ``now`` stamps them all."""
+        ...
+
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
         """Undo a claim before its task started (its concurrency key turned out full): running
         → pending, ``attempts - 1``, no owner, lease or ``started_at``, no history record.

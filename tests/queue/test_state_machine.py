@@ -142,6 +142,9 @@ class TaskStoreMachine(RuleBasedStateMachine):
             task is not None
             and task.status is _R
             and (task.owner, task.attempts) == (lease.owner, lease.attempt)
+            # A released attempt is given back, so the same owner may hold the same attempt
+            # number again: the start tells the claims apart.
+            and task.started_at == lease.started_at
         )
 
     def fenced(

@@ -274,6 +274,75 @@ async def test_concurrent_claims_never_return_the_same_task(repo: Repo) -> None:
         assert (await repo.get(task.id)).owner == task.owner
 
 
+async def test_claim_many_takes_what_claims_one_after_another_would(repo: Repo) -> None:
+    await repo.insert(make("low", priority=0, run_at=0))
+    await repo.insert(make("late", priority=2, run_at=5))
+    await repo.insert(make("b", priority=2, run_at=1, created=1))
+    await repo.insert(make("a", priority=2, run_at=1, created=1))
+    await repo.insert(make("old", priority=2, run_at=1, created=0))
+    await repo.insert(make("urgent-later", priority=3, run_at=3))
+    await repo.insert(make("future", priority=3, run_at=60))
+    await repo.insert(make("elsewhere", task_type="other", priority=3))
+
+    first = await repo.claim_many(types=["sync"], owner="w", now=at(10), lease_s=30, limit=4)
+    assert [task.id for task in first] == ["urgent-later", "old", "a", "b"]
+    for task in first:  # each as a claim leaves it, and as stored
+        assert task.status is TaskStatus.RUNNING
+        assert (task.owner, task.attempts, task.started_at) == ("w", 1, at(10))
+        assert task.lease_until == at(40)
+        assert task == await repo.get(task.id)
+    rest = await repo.claim_many(types=["sync"], owner="w", now=at(10), lease_s=30, limit=10)
+    assert [task.id for task in rest] == ["late", "low"]  # not the future one, nor another type
+    assert await repo.claim_many(types=["sync"], owner="w", now=at(10), lease_s=30, limit=3) == []
+    by_age = await repo.claim_many(
+        types=["sync", "other"], owner="w", now=at(60), lease_s=30, limit=5, order="age"
+    )
+    assert [task.id for task in by_age] == ["elsewhere", "future"]
+
+
+async def test_claim_many_passes_over_full_keys_and_other_queues(repo: Repo) -> None:
+    await repo.insert(make("full", priority=3, concurrency_key="acct:1"))
+    await repo.insert(make("free", priority=2, concurrency_key="acct:2"))
+    await repo.insert(make("plain", priority=1))
+    await repo.insert(make("bulk", priority=3).model_copy(update={"queue": "bulk"}))
+    got = await repo.claim_many(
+        types=["sync"], owner="w", now=at(1), lease_s=30, limit=5, exclude_keys={"acct:1"}
+    )
+    assert [task.id for task in got] == ["free", "plain"]
+
+
+async def test_concurrent_claim_many_never_return_the_same_task(repo: Repo) -> None:
+    for i in range(12):
+        await repo.insert(make(f"t{i}", priority=i % 3))
+    batches = await asyncio.gather(
+        *(
+            repo.claim_many(types=["sync"], owner=f"w{i}", now=at(1), lease_s=30, limit=5)
+            for i in range(4)
+        )
+    )
+    won = [task for batch in batches for task in batch]
+    assert len({task.id for task in won}) == len(won) == 12
+    for task in won:
+        stored = await repo.get(task.id)
+        assert (stored.owner, stored.attempts) == (task.owner, 1)
+        assert task == stored
+
+
+async def test_a_lease_of_a_released_attempt_is_lost_when_the_task_is_claimed_again(
+    repo: Repo,
+) -> None:
+    # Release gives the attempt back: the same owner claims the same attempt number again,
+    # and the start tells the two claims apart.
+    first = await running(repo, make(), owner="w", lease_s=30)
+    await repo.release(first.lease, now=at(2))
+    again = await repo.claim(types=["sync"], owner="w", now=at(3), lease_s=30)
+    assert again is not None
+    assert (again.owner, again.attempts) == (first.owner, first.attempts)
+    with pytest.raises(TaskLostError):
+        await repo.heartbeat(first.lease, now=at(4), lease_s=30, progress=None)
+    assert await repo.heartbeat(again.lease, now=at(4), lease_s=30, progress=None) is False
+
+
 async def test_an_age_claim_takes_the_oldest_due_task_whatever_its_priority(repo: Repo) -> None:
     await repo.insert(make("urgent-late", priority=3, run_at=5))
     await repo.insert(make("low-early", priority=0, run_at=1))

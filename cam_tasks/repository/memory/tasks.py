@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
@@ -54,7 +55,7 @@ from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.documents import (
     active_key_of,
-    build_task,
+    changed_task,
     check_page,
     task_from_document,
     task_to_document,
@@ -153,15 +154,10 @@ class MemoryTaskRepository(Initializable):
     # -- state changes ------------------------------------------------------------------------
 
     def _apply(self, task: Task, change: Change) -> Task:
-        update = dict(change.fields)
-        if "result" in update:
-            update["result"] = copy.deepcopy(update["result"])  # as a database would copy it
-        if change.attempts_delta:
-            update["attempts"] = task.attempts + change.attempts_delta
-        if change.record is not None:
-            update["history"] = (*task.history, change.record)
-        # model_copy's result without its per-task copy of model_fields_set (see build_task).
-        updated = build_task({**task.__dict__, **update})
+        if "result" in change.fields:  # as a database would copy it
+            fields = {**change.fields, "result": copy.deepcopy(change.fields["result"])}
+            change = dataclasses.replace(change, fields=fields)
+        updated = changed_task(task, change)
         self._indexes.replace(task, updated)
         self._tasks[task.id] = updated
         self._track_active_key(task, updated)
@@ -309,6 +305,34 @@ class MemoryTaskRepository(Initializable):
         change = claim_change(owner=owner, now=now, lease_s=lease_s)
         return self._apply(self._tasks[task_id], change)
 
+    async def claim_many(
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
+    ) -> builtins.list[Task]:
+        claimed: builtins.list[Task] = []
+        while len(claimed) < limit:  # no round trip to save: one claim after another
+            task = await self.claim(
+                types=types,
+                owner=owner,
+                now=now,
+                lease_s=lease_s,
+                order=order,
+                queue=queue,
+                exclude_keys=exclude_keys,
+            )
+            if task is None:
+                break
+            claimed.append(task)
+        return claimed
+
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
         task = self._fenced(lease, TRANSITIONS[Action.UNCLAIM].sources)
         return self._apply(task, unclaim_change(now=now))
@@ -327,6 +351,7 @@ class MemoryTaskRepository(Initializable):
             or task.owner != lease.owner
             or task.attempts != lease.attempt
             or task.status not in statuses
+            or (lease.started_at is not None and task.started_at != lease.started_at)
         ):
             raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
         return task

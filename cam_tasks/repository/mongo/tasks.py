@@ -74,6 +74,7 @@ from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository.documents import (
     ACTIVE_KEY,
     active_key_of,
+    changed_task,
     check_page,
     task_from_document,
     task_to_document,
@@ -103,6 +104,25 @@ _DUPLICATE_KEY = 11000
 
 
 _sources = sources_of
+
+
+def _claimable(
+    types: Collection[str], *, now: datetime, queue: str, exclude_keys: Collection[str]
+) -> dict[str, Any]:
+    """What a claim may take: a due pending task of ``queue`` and ``types`` whose key is not
+    one of ``exclude_keys``."""
+    query: dict[str, Any] = {
+        "status": _sources(Action.CLAIM),
+        "queue": queue,
+        "type": one_of(types),
+        # Due: run_at <= now, written `< now + 1 ms` (the same: BSON dates are whole
+        # milliseconds) because SecantusDB 0.7 loses the documents exactly at a `$lte`
+        # bound when it scans an age index for one type (more keys follow `run_at` there).
+        "run_at": {"$lt": to_millis(now) + _ONE_MS},
+    }
+    if exclude_keys:
+        query["concurrency_key"] = {"$nin": sorted(exclude_keys)}
+    return query
 
 
 class MongoTaskRepository(MongoTaskStats, Initializable):
@@ -283,23 +303,88 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             raise ValueError(f"unknown claim order {order!r}")
         if not types:
             return None
-        query: dict[str, Any] = {
-            "status": _sources(Action.CLAIM),
-            "queue": queue,
-            "type": one_of(types),
-            # Due: run_at <= now, written `< now + 1 ms` (the same: BSON dates are whole
-            # milliseconds) because SecantusDB 0.7 loses the documents exactly at a `$lte`
-            # bound when it scans an age index for one type (more keys follow `run_at` there).
-            "run_at": {"$lt": to_millis(now) + _ONE_MS},
-        }
-        if exclude_keys:
-            query["concurrency_key"] = {"$nin": sorted(exclude_keys)}
+        query = _claimable(types, now=now, queue=queue, exclude_keys=exclude_keys)
         update = encode_change(claim_change(owner=owner, now=now, lease_s=lease_s))
         async with driver.unavailable_as_domain_error():
             document = await self._collection.find_one_and_update(
                 query, update, sort=sort, return_document=ReturnDocument.AFTER
             )
         return None if document is None else task_from_document(document)
+
+    async def claim_many(
+        self,
+        *,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        order: ClaimOrder = "priority",
+        queue: str = DEFAULT_QUEUE,
+        exclude_keys: Collection[str] = (),
+    ) -> builtins.list[Task]:
+        """One read of the best ``limit`` candidates, one ``update_many`` that claims those
+        still claimable (the whole predicate again, per document, atomically), and, only when
+        another claimer took some in between, one read of the ones this call took (by owner and
+        start, which this call's ``now`` makes its own)."""
+        sort = _CLAIM_ORDERS.get(order)
+        if sort is None:
+            raise ValueError(f"unknown claim order {order!r}")
+        if not types or limit < 1:
+            return []
+        if limit == 1:
+            task = await self.claim(
+                types=types,
+                owner=owner,
+                now=now,
+                lease_s=lease_s,
+                order=order,
+                queue=queue,
+                exclude_keys=exclude_keys,
+            )
+            return [] if task is None else [task]
+        query = _claimable(types, now=now, queue=queue, exclude_keys=exclude_keys)
+        change = claim_change(owner=owner, now=now, lease_s=lease_s)
+        claimed: builtins.list[Task] = []
+        async with driver.unavailable_as_domain_error():
+            # Another claimer may take some candidates between the read and the write: read
+            # again for the rest, until the limit or nothing is left (each pass takes at least
+            # one task or finds the candidates gone, so contention only costs passes).
+            for _ in range(2 * limit + 1):  # a bound: contention alone never ends a claim
+                if len(claimed) >= limit:
+                    break
+                taken = await self._claim_candidates(query, sort, limit - len(claimed), change)
+                if taken is None:
+                    break
+                claimed += taken
+        return claimed
+
+    async def _claim_candidates(
+        self, query: dict[str, Any], sort: Any, limit: int, change: Change
+    ) -> builtins.list[Task] | None:
+        """One pass of :meth:`claim_many`: the tasks it took of the best ``limit`` candidates;
+        None when there were none."""
+        candidates = await self._collection.find(query, sort=sort, limit=limit).to_list()
+        if not candidates:
+            return None
+        ids = [document["_id"] for document in candidates]
+        written = await self._collection.update_many(
+            {**query, "_id": {"$in": ids}}, encode_change(change)
+        )
+        if written.modified_count == len(ids):
+            return [changed_task(task_from_document(d), change) for d in candidates]
+        if not written.modified_count:
+            return []
+        mine = await self._collection.find(
+            {
+                "_id": {"$in": ids},
+                "status": TaskStatus.RUNNING.value,
+                "owner": change.fields["owner"],
+                "started_at": change.fields["started_at"],
+            }
+        ).to_list()
+        by_id = {document["_id"]: document for document in mine}
+        return [task_from_document(by_id[i]) for i in ids if i in by_id]
 
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
         """Undo a claim before the task started (fenced): pending again, the attempt given
@@ -330,12 +415,15 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
 
     @staticmethod
     def _fence(lease: Lease, statuses: Collection[TaskStatus]) -> dict[str, Any]:
-        return {
+        fence = {
             "_id": lease.task_id,
             "owner": lease.owner,
             "attempts": lease.attempt,
             "status": one_of(status.value for status in statuses),
         }
+        if lease.started_at is not None:
+            fence["started_at"] = lease.started_at
+        return fence
 
     async def heartbeat(
         self, lease: Lease, *, now: datetime, lease_s: float, progress: Progress | None
