@@ -56,6 +56,7 @@ from cam_tasks.domain import (
 from cam_tasks.domain.lifecycle import Startable
 from cam_tasks.executor import ExecutorRegistry, TaskContext
 from cam_tasks.queue.held import HeldTask, StopReason
+from cam_tasks.queue.outcomes import CompletionWriter
 from cam_tasks.queue.runner import TaskRunner
 from cam_tasks.queue.wakeup import CloseOnce, Wakeup
 from cam_tasks.repository.protocol import ClaimOrder, KeySlotRepository, TaskRepository
@@ -229,9 +230,11 @@ class Dispatcher(Startable):
         self.fair_claim_every = fair_claim_every
         self.owner = owner or new_owner_id()
         self._tracer = tracer or TaskTracer()
+        self._completions = CompletionWriter(repository)
         self._runner = TaskRunner(
             repository,
             registry,
+            completions=self._completions,
             clock=self._clock,
             retry_policy=retry_policy or RetryPolicy(),
             rng=rng,
@@ -310,7 +313,8 @@ class Dispatcher(Startable):
         for lane in self._lanes.values():
             for _ in range(lane.concurrency):
                 lane.inbox.put_nowait(None)
-        await asyncio.gather(*self._workers)
+        await asyncio.gather(*self._workers)  # each has its outcome written, or gave up
+        await self._completions.close()
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -26,6 +26,7 @@ from cam_tasks.domain import (
 from cam_tasks.executor import ExecutorRegistry
 from cam_tasks.executor.logcontext import task_log_context
 from cam_tasks.queue.held import HeldTask, StopReason
+from cam_tasks.queue.outcomes import CompletionWriter
 from cam_tasks.repository.protocol import TaskRepository
 from cam_tasks.tracing import TaskTracer
 
@@ -58,8 +59,11 @@ class TaskRunner:
         retry_policy: RetryPolicy,
         rng: random.Random | None = None,
         tracer: TaskTracer | None = None,
+        completions: CompletionWriter | None = None,
     ) -> None:
         self._repository = repository
+        #: Completions go through it (one write for those finishing together) when given.
+        self._completions = completions
         self._registry = registry
         self._clock = clock
         self._retry_policy = retry_policy
@@ -195,6 +199,13 @@ class TaskRunner:
                 ),
             )
         if error is None:
+            writer = self._completions
+            if writer is not None:
+                task = held.task
+                return await self._write(
+                    held,
+                    lambda now: writer.complete(task, now=now, result=result, progress=progress),
+                )
             return await self._write(
                 held,
                 lambda now: repository.complete(lease, now=now, result=result, progress=progress),

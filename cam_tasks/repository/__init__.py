@@ -12,6 +12,7 @@ from cam_tasks.repository.observed import ObservedTaskRepository
 from cam_tasks.repository.protocol import (
     AssetInventory,
     ClaimOrder,
+    Completion,
     KeySlotRepository,
     QueueRepository,
     ScheduleRepository,
@@ -22,6 +23,7 @@ __all__ = [
     "SCHEMES",
     "AssetInventory",
     "ClaimOrder",
+    "Completion",
     "KeySlotRepository",
     "ObservedTaskRepository",
     "QueueRepository",

@@ -22,12 +22,13 @@ from cam_tasks.domain import (
     Task,
     TaskError,
     TaskFilter,
+    TaskLostError,
     TaskPage,
     TaskStatus,
 )
 from cam_tasks.domain.events import TaskChange, TaskListener, written_action
 from cam_tasks.domain.stats import TaskStats
-from cam_tasks.repository.protocol import ClaimOrder, TaskRepository
+from cam_tasks.repository.protocol import ClaimOrder, Completion, TaskRepository
 
 __all__ = ["ObservedTaskRepository"]
 
@@ -159,6 +160,15 @@ class ObservedTaskRepository:
         for task in tasks:
             self._emit_task(Action.CLAIM, task)
         return tasks
+
+    async def complete_many(
+        self, completions: Sequence[Completion]
+    ) -> builtins.list[Task | TaskLostError]:
+        done = await self.inner.complete_many(completions)
+        for task in done:
+            if isinstance(task, Task):
+                self._emit_task(Action.COMPLETE, task)
+        return done
 
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:
         return self._emit_task(Action.UNCLAIM, await self.inner.unclaim(lease, now=now))

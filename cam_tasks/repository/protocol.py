@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
@@ -35,6 +36,7 @@ from cam_tasks.domain import (
     Task,
     TaskError,
     TaskFilter,
+    TaskLostError,
     TaskPage,
     TaskStatus,
 )
@@ -43,6 +45,7 @@ from cam_tasks.domain.stats import TaskStats
 __all__ = [
     "AssetInventory",
     "ClaimOrder",
+    "Completion",
     "KeySlotRepository",
     "QueueRepository",
     "ScheduleRepository",
@@ -52,6 +55,22 @@ __all__ = [
 #: Which due task a claim takes: ``priority`` (the normal order) or ``age`` (the oldest, whatever
 #: its priority; the dispatcher's periodic fair claim, see docs/scheduling.md).
 ClaimOrder = Literal["priority", "age"]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """One attempt to mark completed (what :meth:`TaskRepository.complete` takes), for
+    :meth:`TaskRepository.complete_many`: ``task`` as it was claimed (its lease names the
+    attempt)."""
+
+    task: Task
+    now: datetime
+    result: Any
+    progress: Progress | None = None
+
+    @property
+    def lease(self) -> Lease:
+        return self.task.lease
 
 
 class TaskRepository(Protocol):
@@ -195,6 +214,15 @@ class TaskRepository(Protocol):
     ) -> Task:
         """running → completed with ``result``, progress 100 (``progress`` supplies the final
         message and steps, so the last report is never lost). Fenced."""
+        ...
+
+    async def complete_many(
+        self, completions: Sequence[Completion]
+    ) -> builtins.list[Task | TaskLostError]:
+        """What :meth:`complete` does to each, in as few round trips as the store allows
+        (MongoDB: one bulk write; a read and single writes only for those it did not match).
+        Answers in ``completions``' order: the task as written, or the TaskLostError of a lost
+        lease. Each write is fenced on its own; one lost lease never stops the others."""
         ...
 
     async def fail(

@@ -28,7 +28,7 @@ from cam_tasks.domain import (
     TaskStatus,
     new_task,
 )
-from cam_tasks.repository import TaskRepository
+from cam_tasks.repository import Completion, TaskRepository
 from tests.conftest import Backend
 
 Repo = TaskRepository
@@ -341,6 +341,37 @@ async def test_a_lease_of_a_released_attempt_is_lost_when_the_task_is_claimed_ag
     with pytest.raises(TaskLostError):
         await repo.heartbeat(first.lease, now=at(4), lease_s=30, progress=None)
     assert await repo.heartbeat(again.lease, now=at(4), lease_s=30, progress=None) is False
+
+
+async def test_complete_many_writes_each_as_complete_would_and_reports_lost_leases(
+    repo: Repo,
+) -> None:
+    plain = await running(repo, make("plain"))
+    flagged = await running(repo, make("flagged", task_type="flag"))
+    await repo.request_cancel(flagged.id, now=at(1))  # completing still wins over a request
+    stale = await running(repo, make("stale", task_type="stale"))
+    await repo.release(stale.lease, now=at(1))
+    progress = Progress(percent=40, message="last words", step=2, total_steps=3)
+    answers = await repo.complete_many(
+        [
+            Completion(plain, at(2), {"rows": 1}, progress),
+            Completion(flagged, at(2), None),
+            Completion(stale, at(2), {"rows": 3}),
+        ]
+    )
+    done, flagged_done, lost = answers
+    assert isinstance(lost, TaskLostError)
+    assert lost.task_id == "stale"
+    assert (await repo.get("stale")).status is TaskStatus.PENDING
+    for task in (done, flagged_done):
+        assert isinstance(task, Task)
+        assert task == await repo.get(task.id)  # the answer is the task as stored
+        assert task.status is TaskStatus.COMPLETED
+        assert (task.progress, task.owner, task.completed_at) == (100.0, None, at(2))
+        assert task.history[-1].outcome == "completed"
+    assert isinstance(done, Task)
+    assert (done.result, done.message, done.step) == ({"rows": 1}, "last words", 2)
+    assert await repo.complete_many([]) == []
 
 
 async def test_an_age_claim_takes_the_oldest_due_task_whatever_its_priority(repo: Repo) -> None:

@@ -62,7 +62,7 @@ from cam_tasks.repository.documents import (
 )
 from cam_tasks.repository.memory.indexes import MemoryIndexes
 from cam_tasks.repository.memory.table import TaskTable
-from cam_tasks.repository.protocol import ClaimOrder
+from cam_tasks.repository.protocol import ClaimOrder, Completion
 
 __all__ = ["MemoryTaskRepository"]
 
@@ -377,6 +377,19 @@ class MemoryTaskRepository(Initializable):
             **values,
         )
         return self._apply(task, change)
+
+    async def complete_many(
+        self, completions: Sequence[Completion]
+    ) -> builtins.list[Task | TaskLostError]:
+        done: builtins.list[Task | TaskLostError] = []
+        for c in completions:  # no round trip to save
+            try:
+                done.append(
+                    await self.complete(c.lease, now=c.now, result=c.result, progress=c.progress)
+                )
+            except TaskLostError as lost:
+                done.append(lost)
+        return done
 
     async def complete(
         self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None

@@ -27,7 +27,13 @@ from pymongo.errors import (
 
 from cam_tasks.domain import DatabaseUnavailableError
 
-__all__ = ["UNAVAILABLE_ERRORS", "aggregate", "durable_collection", "unavailable_as_domain_error"]
+__all__ = [
+    "UNAVAILABLE_ERRORS",
+    "aggregate",
+    "durable_collection",
+    "is_mongomock",
+    "unavailable_as_domain_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +79,10 @@ async def durable_collection(database: Any, name: str) -> Any:
         logger.info("%s are written with w=majority", name, extra={"collection": name})
         return database.get_collection(name, write_concern=WriteConcern("majority"))
     return database.get_collection(name)
+
+
+def is_mongomock(collection: Any) -> bool:
+    """Whether ``collection`` is mongomock-motor's, whose bulk writes refuse the operations of
+    current PyMongo (their ``sort`` argument: mongomock/mongomock#912)."""
+    # mongomock-motor's classes pose as Motor's (even their __module__); their MRO does not.
+    return any(cls.__module__.startswith("mongomock") for cls in type(collection).__mro__)

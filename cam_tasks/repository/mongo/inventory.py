@@ -39,7 +39,7 @@ from cam_tasks.domain import (
     StoredAsset,
 )
 from cam_tasks.repository.documents import ASSET_SORT_FIELDS, asset_criteria, check_scope
-from cam_tasks.repository.mongo.driver import aggregate, unavailable_as_domain_error
+from cam_tasks.repository.mongo.driver import aggregate, is_mongomock, unavailable_as_domain_error
 from cam_tasks.repository.mongo.indexes import INVENTORY_INDEXES, create_indexes
 
 __all__ = ["MongoAssetInventory"]
@@ -67,7 +67,7 @@ class MongoAssetInventory:
         # (mongomock/mongomock#912). There the upsert is an UpdateMany on the full unique key,
         # which $sets every stored field: the same one-document replacement. Real servers get
         # ReplaceOne, which keeps the bulk write retryable (a multi-update would not).
-        self._replace_in_bulk = not _is_mongomock(self._collection)
+        self._replace_in_bulk = not is_mongomock(self._collection)
 
     async def initialize(self) -> None:
         """Create :data:`INVENTORY_INDEXES`. Idempotent: identical existing indexes are kept;
@@ -254,11 +254,6 @@ def _sync_document(sync: AssetSync) -> dict[str, Any]:
 def _stored_asset(document: dict[str, Any]) -> StoredAsset:
     fields = {name: document[name] for name in StoredAsset.model_fields if name in document}
     return StoredAsset(**fields)
-
-
-def _is_mongomock(collection: Any) -> bool:
-    # mongomock-motor's classes pose as Motor's (even their __module__); their MRO does not.
-    return any(cls.__module__.startswith("mongomock") for cls in type(collection).__mro__)
 
 
 def _document(key: dict[str, str], asset: Asset, now: datetime) -> dict[str, Any]:

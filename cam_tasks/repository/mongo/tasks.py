@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from cam_tasks.domain import (
@@ -83,7 +83,7 @@ from cam_tasks.repository.mongo import driver
 from cam_tasks.repository.mongo.indexes import create_task_indexes
 from cam_tasks.repository.mongo.queries import encode_change, filter_to_query, one_of, sources_of
 from cam_tasks.repository.mongo.stats import MongoTaskStats
-from cam_tasks.repository.protocol import ClaimOrder
+from cam_tasks.repository.protocol import ClaimOrder, Completion
 
 __all__ = ["MongoTaskRepository"]
 
@@ -104,6 +104,18 @@ _DUPLICATE_KEY = 11000
 
 
 _sources = sources_of
+
+
+def _written_by(task: Task, completion: Completion) -> bool:
+    """Whether ``task`` is as ``completion`` left it: completed at its instant, its attempt the
+    last one recorded."""
+    lease, record = completion.lease, task.history[-1] if task.history else None
+    return (
+        task.status is TaskStatus.COMPLETED
+        and record is not None
+        and (record.attempt, record.owner, record.ended_at)
+        == (lease.attempt, lease.owner, to_millis(completion.now))
+    )
 
 
 def _claimable(
@@ -475,6 +487,69 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         if document is None:
             raise TaskLostError(lease.task_id, lease.owner, lease.attempt)
         return task_from_document(document)
+
+    async def complete_many(
+        self, completions: Sequence[Completion]
+    ) -> builtins.list[Task | TaskLostError]:
+        """One unordered bulk write of every fenced completion. When all match, each task is
+        its claimed state with the change applied (a write that matched knows what it left:
+        the filter also asks for no cancel request, the only field another writer may have
+        changed that the change does not set). Otherwise one read tells which were written,
+        and the others are completed one by one (or reported lost)."""
+        if (
+            len(completions) < 2
+            or any(c.lease.started_at is None for c in completions)
+            or driver.is_mongomock(self._collection)
+        ):
+            return await self._complete_each(completions)
+        changes: builtins.list[Change] = []
+        operations: builtins.list[UpdateOne] = []
+        for c in completions:
+            change = finish_change(
+                Action.COMPLETE,
+                c.lease,
+                started_at=c.lease.started_at,
+                now=c.now,
+                retention_s=self._retention_s,
+                result=c.result,
+                progress=c.progress,
+            )
+            fence = {
+                **self._fence(c.lease, TRANSITIONS[Action.COMPLETE].sources),
+                "cancel_requested": {"$ne": True},
+            }
+            changes.append(change)
+            operations.append(UpdateOne(fence, encode_change(change)))
+        async with driver.unavailable_as_domain_error():
+            written = await self._collection.bulk_write(operations, ordered=False)
+            ids = [c.lease.task_id for c in completions]
+            if written.matched_count == len(completions):
+                return [
+                    changed_task(c.task, ch) for c, ch in zip(completions, changes, strict=True)
+                ]
+            documents = await self._collection.find({"_id": {"$in": ids}}).to_list()
+        by_id = {document["_id"]: task_from_document(document) for document in documents}
+        answers: builtins.list[Task | TaskLostError] = []
+        for c in completions:
+            stored = by_id.get(c.lease.task_id)
+            if stored is not None and _written_by(stored, c):
+                answers.append(stored)
+            else:
+                answers += await self._complete_each([c])
+        return answers
+
+    async def _complete_each(
+        self, completions: Sequence[Completion]
+    ) -> builtins.list[Task | TaskLostError]:
+        answers: builtins.list[Task | TaskLostError] = []
+        for c in completions:
+            try:
+                answers.append(
+                    await self.complete(c.lease, now=c.now, result=c.result, progress=c.progress)
+                )
+            except TaskLostError as lost:
+                answers.append(lost)
+        return answers
 
     async def complete(
         self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None
