@@ -151,11 +151,15 @@ def _stored_name(field: str) -> str:
     return "_id" if field == "id" else field
 
 
-def _default_of(info: FieldInfo) -> Callable[[], Any]:
+def _default_of(info: FieldInfo) -> Callable[[], Any] | None:
+    """What makes the field's default (a fresh one per call: some are containers), or None
+    when the default is None (most optional fields: decoding skips them)."""
+    if info.default_factory is None and info.default is None:
+        return None
     return lambda: info.get_default(call_default_factory=True)
 
 
-_FieldCodec = tuple[str, str, _Convert | None, _Convert | None, Callable[[], Any]]
+_FieldCodec = tuple[str, str, _Convert | None, _Convert | None, Callable[[], Any] | None]
 #: Per Task field, in declaration order: (field, stored name, encode, decode, default factory).
 _TASK_CODEC: Final[tuple[_FieldCodec, ...]] = tuple(
     (name, _stored_name(name), *_converters(info.annotation), _default_of(info))
@@ -239,8 +243,11 @@ def task_from_document(document: Mapping[str, Any]) -> Task:
         if value is None:
             if name in _REQUIRED:
                 value = document[stored]  # KeyError when missing
-            elif stored not in document or default() is not None:
+            elif default is not None:  # absent, or a stored null: the model's default
                 values[name] = default()
+                continue
+            else:
+                values[name] = None
                 continue
         values[name] = value if decode is None or value is None else decode(value)
     return build_task(values)

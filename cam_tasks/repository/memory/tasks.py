@@ -16,8 +16,8 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from cam_tasks.domain import (
     DEFAULT_QUEUE,
@@ -55,6 +55,7 @@ from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.documents import (
     active_key_of,
+    build_task,
     changed_task,
     check_page,
     task_from_document,
@@ -215,10 +216,16 @@ class MemoryTaskRepository(Initializable):
             return self._tasks[self._active[active_key]]
         if task.id in self._tasks:
             return self._tasks[task.id]
-        document = task_to_document(task)  # fresh containers, except the caller's two below
-        document["params"] = copy.deepcopy(document["params"])
-        document["result"] = copy.deepcopy(document["result"])
-        stored = task_from_document(document)
+        if _in_stored_form(task):  # the usual case (a service's new task): copy, no round trip
+            values = dict(task.__dict__)
+            values["params"] = copy.deepcopy(values["params"])
+            values["result"] = copy.deepcopy(values["result"])
+            stored = build_task(values)
+        else:  # as a database would keep it: times to the millisecond in UTC, fresh containers
+            document = task_to_document(task)
+            document["params"] = copy.deepcopy(document["params"])
+            document["result"] = copy.deepcopy(document["result"])
+            stored = task_from_document(document)
         self._tasks[stored.id] = stored
         self._indexes.add(stored)
         if stored.idempotency_key is not None:
@@ -519,3 +526,30 @@ class MemoryTaskRepository(Initializable):
             task = self._tasks[task_id]
             counts.setdefault(task.queue, dict.fromkeys(TaskStatus, 0))[task.status] += 1
         return counts
+
+
+_INSTANTS: Final = (
+    "run_at",
+    "created_at",
+    "updated_at",
+    "started_at",
+    "completed_at",
+    "lease_until",
+)
+
+
+def _in_stored_form(task: Task) -> bool:
+    """Whether ``task`` already reads as the store would give it back: every instant UTC to the
+    millisecond (what every clock of this package gives), no history, a validated model's
+    types. Then storing it needs no encode/decode round trip."""
+    values = task.__dict__
+    for name in _INSTANTS:
+        instant = values[name]
+        if instant is not None and (instant.tzinfo is not UTC or instant.microsecond % 1000):
+            return False
+    return (
+        not task.history
+        and isinstance(task.status, TaskStatus)
+        and type(task.priority) is int
+        and type(task.progress) is float
+    )
