@@ -379,7 +379,10 @@ class Dispatcher(Startable):
                 await self._wake.sleep(self.poll_interval_s)
                 continue
             if claimed:
-                continue  # more may be due: look again at once
+                # More may be due: look again at once, once the workers just handed a task have
+                # started it (a pass that finds nothing would only delay them).
+                await asyncio.sleep(0)
+                continue
             if saturated:
                 # Every served queue is busy: a finished task wakes us; the poll bounds how long
                 # a pause or resume decided elsewhere takes to be seen.
@@ -397,12 +400,12 @@ class Dispatcher(Startable):
         claimed = 0
         for lane in lanes:
             while lane.free and not self._stopping:
-                tasks = await self._claim(lane, full_keys)
-                if not tasks:
-                    break
+                tasks, exhausted = await self._claim(lane, full_keys)
                 claimed += len(tasks)
                 for task in tasks:
                     self._hold(lane, task)
+                if exhausted:  # the store had no more: asking again would find nothing
+                    break
         saturated = bool(lanes) and all(not lane.free for lane in lanes)
         return claimed, saturated, [lane.name for lane in lanes]
 
@@ -427,10 +430,11 @@ class Dispatcher(Startable):
             if (limit := limit_of(key)) is not None and count >= limit
         }
 
-    async def _claim(self, lane: _Lane, full_keys: set[str]) -> list[Task]:
+    async def _claim(self, lane: _Lane, full_keys: set[str]) -> tuple[list[Task], bool]:
         """Tasks of ``lane`` for its free slots, in one claim (one round trip or two), each
         with a slot of its concurrency key when the key is limited; none when nothing is due
-        (or every due task's key is full).
+        (or every due task's key is full). And whether the store had fewer due tasks than were
+        asked for (then no claim of this pass would find more).
 
         Fairness counts tasks: a batch stops short of the claim :meth:`_next_order` makes by
         age, which is then claimed alone."""
@@ -452,8 +456,9 @@ class Dispatcher(Startable):
                 )
                 duration_s = time.perf_counter() - started
                 self._observe(self._observer.claim_finished, duration_s, claimed=bool(tasks))
+                exhausted = len(tasks) < limit
                 if not tasks:
-                    return []
+                    return [], True
                 span.set_tasks(tasks)
                 kept: list[Task] = []
                 refused: list[Task] = []
@@ -473,7 +478,7 @@ class Dispatcher(Startable):
             for task in refused:  # handed back untouched
                 await self._repository.unclaim(task.lease, now=self._clock.now())
             if kept or not refused:
-                return kept
+                return kept, exhausted
 
     def _age_turn_within(self, lane: _Lane, count: int) -> int | None:
         """Which of the lane's next ``count`` claims (1 = the next) is its age claim (see
