@@ -245,6 +245,8 @@ class Dispatcher(Startable):
         self._paused: frozenset[str] = frozenset()
         self._paused_read_at: float | None = None
         self._key_slots = key_slots
+        #: Slots held per key when the current feeder pass began (plus those it took since).
+        self._key_held: dict[str, int] = {}
         self._key_limit = key_limit
         self._types: frozenset[str] = frozenset()
         self._held: dict[str, HeldTask] = {}
@@ -424,11 +426,18 @@ class Dispatcher(Startable):
         if self._key_slots is None or self._key_limit is None:
             return set()
         limit_of = self._key_limit
+        self._key_held = dict(await self._key_slots.held())
         return {
             key
-            for key, count in (await self._key_slots.held()).items()
+            for key, count in self._key_held.items()
             if (limit := limit_of(key)) is not None and count >= limit
         }
+
+    def _key_room(self, key: str) -> int | None:
+        """How many more tasks of ``key`` may start, by the slots held when the pass began and
+        those this pass took since (None: the key is not limited)."""
+        limit = None if self._key_limit is None else self._key_limit(key)
+        return None if limit is None else limit - self._key_held.get(key, 0)
 
     async def _claim(self, lane: _Lane, full_keys: set[str]) -> tuple[list[Task], bool]:
         """Tasks of ``lane`` for its free slots, in one claim (one round trip or two), each
@@ -453,6 +462,7 @@ class Dispatcher(Startable):
                     order=order,
                     queue=lane.name,
                     exclude_keys=full_keys,
+                    key_room=self._key_room if self._key_limit is not None else None,
                 )
                 duration_s = time.perf_counter() - started
                 self._observe(self._observer.claim_finished, duration_s, claimed=bool(tasks))
@@ -466,6 +476,8 @@ class Dispatcher(Startable):
                     key = task.concurrency_key
                     if key not in full_keys and await self._take_key_slot(task):
                         kept.append(task)
+                        if key is not None:
+                            self._key_held[key] = self._key_held.get(key, 0) + 1
                     else:
                         # Its key filled up since the pass read the slots (another instance,
                         # or this batch): pass over the key for the rest of this pass.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -146,6 +146,7 @@ class ObservedTaskRepository:
         order: ClaimOrder = "priority",
         queue: str = DEFAULT_QUEUE,
         exclude_keys: Collection[str] = (),
+        key_room: Callable[[str], int | None] | None = None,
     ) -> builtins.list[Task]:
         tasks = await self.inner.claim_many(
             types=types,
@@ -156,6 +157,7 @@ class ObservedTaskRepository:
             order=order,
             queue=queue,
             exclude_keys=exclude_keys,
+            key_room=key_room,
         )
         for task in tasks:
             self._emit_task(Action.CLAIM, task)

@@ -16,7 +16,7 @@ Errors: a backend that cannot reach its database raises :class:`DatabaseUnavaila
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -180,11 +180,15 @@ class TaskRepository(Protocol):
         order: ClaimOrder = "priority",
         queue: str = DEFAULT_QUEUE,
         exclude_keys: Collection[str] = (),
+        key_room: Callable[[str], int | None] | None = None,
     ) -> builtins.list[Task]:
         """Up to ``limit`` (>= 1) tasks, best first, each taken as :meth:`claim` takes one:
         what ``limit`` claims one after another would return, in as few round trips as the
         store allows (MongoDB: two, three when another claimer took some of the candidates).
-        Never returns one task to two callers; the same ``now`` stamps them all."""
+        Never returns one task to two callers; the same ``now`` stamps them all.
+
+        ``key_room(key)``: how many more tasks of a concurrency key may run now (None: no
+        limit); a batch takes no more of a key than that, passing over the rest."""
         ...
 
     async def unclaim(self, lease: Lease, *, now: datetime) -> Task:

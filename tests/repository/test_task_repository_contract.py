@@ -311,6 +311,24 @@ async def test_claim_many_passes_over_full_keys_and_other_queues(repo: Repo) -> 
     assert [task.id for task in got] == ["free", "plain"]
 
 
+async def test_claim_many_takes_no_more_of_a_key_than_its_room(repo: Repo) -> None:
+    for i in range(4):
+        await repo.insert(make(f"one-{i}", priority=3, concurrency_key="acct:1", created=i))
+    await repo.insert(make("two-0", priority=2, concurrency_key="acct:2"))
+    await repo.insert(make("two-1", priority=2, concurrency_key="acct:2", created=1))
+    await repo.insert(make("plain", priority=1))
+    room = {"acct:1": 1, "acct:2": 2}
+    got = await repo.claim_many(
+        types=["sync"], owner="w", now=at(10), lease_s=30, limit=10, key_room=room.get
+    )
+    assert [task.id for task in got] == ["one-0", "two-0", "two-1", "plain"]
+    # A key with no room left is passed over from the start.
+    rest = await repo.claim_many(
+        types=["sync"], owner="w", now=at(10), lease_s=30, limit=10, key_room={"acct:1": 0}.get
+    )
+    assert rest == []
+
+
 async def test_concurrent_claim_many_never_return_the_same_task(repo: Repo) -> None:
     for i in range(12):
         await repo.insert(make(f"t{i}", priority=i % 3))

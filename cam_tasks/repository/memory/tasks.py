@@ -54,6 +54,7 @@ from cam_tasks.domain.changes import (
 from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.domain.stats import TaskStats, stats_of_tasks
 from cam_tasks.repository.documents import (
+    KeyRoom,
     active_key_of,
     build_task,
     changed_task,
@@ -298,13 +299,37 @@ class MemoryTaskRepository(Initializable):
         queue: str = DEFAULT_QUEUE,
         exclude_keys: Collection[str] = (),
     ) -> Task | None:
+        excluded = frozenset(exclude_keys)
+        return self._claim_one(
+            types,
+            owner,
+            now,
+            lease_s,
+            order,
+            queue,
+            (lambda key: key in excluded) if excluded else None,
+        )
+
+    def _claim_one(
+        self,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        order: ClaimOrder,
+        queue: str,
+        passed_over: Callable[[str], bool] | None,
+    ) -> Task | None:
+        """The best due task of ``queue`` whose concurrency key ``passed_over`` does not pass
+        over, claimed; None when there is none."""
         self._prune()
         skip = None
-        if exclude_keys:
-            tasks, excluded = self._tasks, frozenset(exclude_keys)
+        if passed_over is not None:
+            tasks = self._tasks
 
             def skip(task_id: str) -> bool:
-                return tasks[task_id].concurrency_key in excluded
+                key = tasks[task_id].concurrency_key
+                return key is not None and passed_over(key)
 
         task_id = self._indexes.best_due(types, to_millis(now), order, queue=queue, skip=skip)
         if task_id is None:
@@ -323,9 +348,40 @@ class MemoryTaskRepository(Initializable):
         order: ClaimOrder = "priority",
         queue: str = DEFAULT_QUEUE,
         exclude_keys: Collection[str] = (),
+        key_room: Callable[[str], int | None] | None = None,
+    ) -> builtins.list[Task]:
+        if key_room is None:
+            return await self._claim_each(
+                types, owner, now, lease_s, limit, order, queue, exclude_keys
+            )
+        claimed: builtins.list[Task] = []
+        excluded, room = frozenset(exclude_keys), KeyRoom(key_room)
+
+        def passed_over(key: str) -> bool:
+            return key in excluded or not room.has_room(key)
+
+        while len(claimed) < limit:  # no round trip to save: one claim after another
+            task = self._claim_one(types, owner, now, lease_s, order, queue, passed_over)
+            if task is None:
+                break
+            claimed.append(task)
+            if task.concurrency_key is not None:
+                room.take(task.concurrency_key)
+        return claimed
+
+    async def _claim_each(
+        self,
+        types: Collection[str],
+        owner: str,
+        now: datetime,
+        lease_s: float,
+        limit: int,
+        order: ClaimOrder,
+        queue: str,
+        exclude_keys: Collection[str],
     ) -> builtins.list[Task]:
         claimed: builtins.list[Task] = []
-        while len(claimed) < limit:  # no round trip to save: one claim after another
+        while len(claimed) < limit:
             task = await self.claim(
                 types=types,
                 owner=owner,

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import builtins
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -73,6 +73,7 @@ from cam_tasks.domain.changes import (
 from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.repository.documents import (
     ACTIVE_KEY,
+    KeyRoom,
     active_key_of,
     changed_task,
     check_page,
@@ -104,6 +105,11 @@ _DUPLICATE_KEY = 11000
 
 
 _sources = sources_of
+
+
+#: With key limits, a claim reads this many candidates per task wanted (tasks of a key without
+#: room are passed over).
+_KEYED_READ_FACTOR: Final = 4
 
 
 def _written_by(task: Task, completion: Completion) -> bool:
@@ -334,6 +340,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         order: ClaimOrder = "priority",
         queue: str = DEFAULT_QUEUE,
         exclude_keys: Collection[str] = (),
+        key_room: Callable[[str], int | None] | None = None,
     ) -> builtins.list[Task]:
         """One read of the best ``limit`` candidates, one ``update_many`` that claims those
         still claimable (the whole predicate again, per document, atomically), and, only when
@@ -344,7 +351,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             raise ValueError(f"unknown claim order {order!r}")
         if not types or limit < 1:
             return []
-        if limit == 1:
+        if limit == 1 and key_room is None:
             task = await self.claim(
                 types=types,
                 owner=owner,
@@ -358,6 +365,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
         query = _claimable(types, now=now, queue=queue, exclude_keys=exclude_keys)
         change = claim_change(owner=owner, now=now, lease_s=lease_s)
         claimed: builtins.list[Task] = []
+        room = KeyRoom(key_room)
         async with driver.unavailable_as_domain_error():
             # Another claimer may take some candidates between the read and the write: read
             # again for the rest, until the limit or nothing is left (each pass takes at least
@@ -365,18 +373,25 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             for _ in range(2 * limit + 1):  # a bound: contention alone never ends a claim
                 if len(claimed) >= limit:
                     break
-                taken = await self._claim_candidates(query, sort, limit - len(claimed), change)
+                taken = await self._claim_candidates(
+                    query, sort, limit - len(claimed), change, room
+                )
                 if taken is None:
                     break
                 claimed += taken
         return claimed
 
     async def _claim_candidates(
-        self, query: dict[str, Any], sort: Any, limit: int, change: Change
+        self, query: dict[str, Any], sort: Any, limit: int, change: Change, room: KeyRoom
     ) -> builtins.list[Task] | None:
-        """One pass of :meth:`claim_many`: the tasks it took of the best ``limit`` candidates;
-        None when there were none."""
-        candidates = await self._collection.find(query, sort=sort, limit=limit).to_list()
+        """One pass of :meth:`claim_many`: the tasks it took of the best ``limit`` candidates
+        (a key's tasks beyond its room passed over: more are read then, so that they do not
+        crowd out the others); None when there were none."""
+        read = limit if room.unlimited else limit * _KEYED_READ_FACTOR
+        found = await self._collection.find(query, sort=sort, limit=read).to_list()
+        if not found:
+            return None
+        candidates = room.choose(found, limit, key_of=lambda d: d.get("concurrency_key"))
         if not candidates:
             return None
         ids = [document["_id"] for document in candidates]
