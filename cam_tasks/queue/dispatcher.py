@@ -472,9 +472,10 @@ class Dispatcher(Startable):
                 span.set_tasks(tasks)
                 kept: list[Task] = []
                 refused: list[Task] = []
-                for task in tasks:
+                slotted = await self._take_key_slots(tasks)
+                for task, has_slot in zip(tasks, slotted, strict=True):
                     key = task.concurrency_key
-                    if key not in full_keys and await self._take_key_slot(task):
+                    if has_slot or (key not in full_keys and await self._take_key_slot(task)):
                         kept.append(task)
                         if key is not None:
                             self._key_held[key] = self._key_held.get(key, 0) + 1
@@ -500,6 +501,26 @@ class Dispatcher(Startable):
             return None
         turn = every - lane.claims % every
         return turn if turn <= count else None
+
+    async def _take_key_slots(self, tasks: list[Task]) -> list[bool]:
+        """For each task, whether it may run now: its key is unlimited, or a slot of it was
+        taken, all in one write where the store allows (a task refused here gets one more try
+        by :meth:`_take_key_slot`, which first frees the slots of stale holders)."""
+        slots, limit_of = self._key_slots, self._key_limit
+        answers = [True] * len(tasks)
+        if slots is None or limit_of is None:
+            return answers
+        wanted: list[tuple[int, tuple[str, int, Lease]]] = []
+        for index, task in enumerate(tasks):
+            key = task.concurrency_key
+            limit = None if key is None else limit_of(key)
+            if key is not None and limit is not None:
+                wanted.append((index, (key, limit, task.lease)))
+        if wanted:
+            taken = await slots.acquire_many([request for _, request in wanted])
+            for (index, _), ok in zip(wanted, taken, strict=True):
+                answers[index] = ok
+        return answers
 
     async def _take_key_slot(self, task: Task) -> bool:
         """True when ``task`` may run: its key is unlimited, or a slot of it was taken (after

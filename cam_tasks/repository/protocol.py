@@ -515,6 +515,12 @@ class KeySlotRepository(Protocol):
         ``holder``), False when the key is full."""
         ...
 
+    async def acquire_many(self, requests: Sequence[tuple[str, int, Lease]]) -> builtins.list[bool]:
+        """:meth:`acquire` of each ``(key, limit, holder)``, in order, in as few round trips as
+        the store allows (MongoDB: one bulk write, one update per key, when every key has room
+        for all its holders). Answers in ``requests``' order."""
+        ...
+
     async def release(self, key: str, holder: Lease) -> None:
         """Free ``holder``'s slot of ``key`` (nothing when it holds none)."""
         ...

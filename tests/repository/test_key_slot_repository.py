@@ -68,3 +68,34 @@ async def test_an_unknown_key_has_no_holders(slots: KeySlotRepository) -> None:
     assert await slots.held() == {}
     with pytest.raises(ValueError, match="limit"):
         await slots.acquire("k", limit=0, holder=lease(1))
+
+
+async def test_acquire_many_takes_what_acquiring_one_by_one_would(slots: KeySlotRepository) -> None:
+    assert await slots.acquire("full", limit=1, holder=lease(0))
+    assert await slots.acquire("room", limit=3, holder=lease(1))
+    answers = await slots.acquire_many(
+        [
+            ("room", 3, lease(2)),
+            ("room", 3, lease(3)),
+            ("room", 3, lease(4)),  # one more than the room left
+            ("new", 2, lease(5)),  # no document yet
+            ("full", 1, lease(6)),
+            ("full", 1, lease(0)),  # its own slot: still held
+        ]
+    )
+    assert answers == [True, True, False, True, False, True]
+    assert await slots.held() == {"full": 1, "room": 3, "new": 1}
+    assert await slots.acquire_many([]) == []
+
+
+async def test_acquire_many_takes_all_in_one_go_when_every_key_has_room(
+    slots: KeySlotRepository,
+) -> None:
+    await slots.acquire("a", limit=5, holder=lease(1))
+    await slots.acquire("b", limit=2, holder=lease(2))
+    answers = await slots.acquire_many(
+        [("a", 5, lease(3)), ("b", 2, lease(4)), ("a", 5, lease(5)), ("a", 5, lease(6))]
+    )
+    assert answers == [True] * 4
+    assert await slots.held() == {"a": 4, "b": 2}
+    assert not await slots.acquire("b", limit=2, holder=lease(7))

@@ -4,6 +4,7 @@ same contract as the MongoDB store. Coroutine-safe without a lock: no method awa
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 from cam_tasks.domain import Lease
 from cam_tasks.domain.lifecycle import Initializable
@@ -29,6 +30,11 @@ class MemoryKeySlotRepository(Initializable):
             return False
         holders[entry] = None
         return True
+
+    async def acquire_many(self, requests: Sequence[tuple[str, int, Lease]]) -> builtins.list[bool]:
+        return [
+            await self.acquire(key, limit=limit, holder=holder) for key, limit, holder in requests
+        ]
 
     async def release(self, key: str, holder: Lease) -> None:
         holders = self._holders.get(key)

@@ -10,8 +10,10 @@ the update again). Freeing is a ``$pull``. Keys are matched by ``_id`` only, wit
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from cam_tasks.domain import Lease
@@ -70,6 +72,33 @@ class MongoKeySlotRepository(Initializable):
                 if len(holders) >= limit:
                     return False
         return False
+
+    async def acquire_many(self, requests: Sequence[tuple[str, int, Lease]]) -> builtins.list[bool]:
+        """One unordered bulk write: per key, one conditional update that pushes all its
+        holders while the key has room for them all. When every update matched, all are taken;
+        otherwise (a key without room for all, or without its document yet) each request not
+        known to be taken goes through :meth:`acquire`, which finds a holder already pushed."""
+        if len(requests) < 2 or driver.is_mongomock(self._collection):
+            return [await self.acquire(k, limit=n, holder=h) for k, n, h in requests]
+        by_key: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+        for key, limit, holder in requests:
+            if limit < 1:
+                raise ValueError("limit must be >= 1")
+            by_key.setdefault(key, (limit, []))[1].append(_entry(holder))
+        operations = [
+            UpdateOne(
+                {"_id": {"$eq": key}, f"holders.{limit - len(entries)}": {"$exists": False}},
+                {"$addToSet": {"holders": {"$each": entries}}},
+            )
+            for key, (limit, entries) in by_key.items()
+            if len(entries) <= limit
+        ]
+        if len(operations) == len(by_key):
+            async with driver.unavailable_as_domain_error():
+                written = await self._collection.bulk_write(operations, ordered=False)
+            if written.matched_count == len(operations):
+                return [True] * len(requests)
+        return [await self.acquire(k, limit=n, holder=h) for k, n, h in requests]
 
     async def release(self, key: str, holder: Lease) -> None:
         async with driver.unavailable_as_domain_error():
