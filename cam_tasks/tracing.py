@@ -146,17 +146,21 @@ class _OtelSpan(TaskSpan):
 
 
 class _ClaimRecord(TaskSpan):
-    """A claim's span is made once the claim is over: only then is its task (and so its trace)
-    known, and a claim that found nothing is not worth a span."""
+    """A claim's spans are made once the claim is over: only then are its tasks (and so their
+    traces) known, and a claim that found nothing is not worth a span. A batch makes one span
+    per task, each in the trace of that task's submitter."""
 
-    __slots__ = ("outcome", "task")
+    __slots__ = ("outcome", "tasks")
 
     def __init__(self) -> None:
-        self.task: Task | None = None
+        self.tasks: Sequence[Task] = ()
         self.outcome = "claimed"
 
     def set_task(self, task: Task) -> None:
-        self.task = task
+        self.tasks = (task,)
+
+    def set_tasks(self, tasks: Sequence[Task]) -> None:
+        self.tasks = tasks
 
     def set_outcome(self, outcome: str, *, error: TaskError | None = None) -> None:
         self.outcome = outcome
@@ -227,8 +231,7 @@ class OpenTelemetryTaskTracer(TaskTracer):
             span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, type(exc).__name__))
             span.end()
             raise
-        task = record.task
-        if task is not None:
+        for task in record.tasks:
             span = self._tracer.start_span(
                 CLAIM_SPAN,
                 context=self._parent(task),

@@ -486,7 +486,8 @@ class Dispatcher(Startable):
                         full_keys.add(key)
                         refused.append(task)
                 lane.claims += len(kept)
-                if refused:
+                span.set_tasks(kept or refused)
+                if not kept:
                     span.set_outcome("key_full")
             for task in refused:  # handed back untouched
                 await self._repository.unclaim(task.lease, now=self._clock.now())
