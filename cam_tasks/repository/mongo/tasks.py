@@ -351,7 +351,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             raise ValueError(f"unknown claim order {order!r}")
         if not types or limit < 1:
             return []
-        if limit == 1 and key_room is None:
+        if limit == 1:  # one round trip; a key with no room at all is among exclude_keys
             task = await self.claim(
                 types=types,
                 owner=owner,
