@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,15 @@ from cam_tasks.executor import TaskContext
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "cli-test-token-0123456789"
 API = "/api/v1/cam"
+
+
+#: ``python -m cam_tasks.cli`` with Ctrl-C handled as at a terminal: a test run started in the
+#: background (``cmd &``, nohup) has SIGINT ignored, its children inherit that, and Python then
+#: installs no KeyboardInterrupt handler, so the Ctrl-C tests would wait forever.
+_AS_FROM_A_TERMINAL: Final = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('cam_tasks.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 class StepsParams(BaseModel):
@@ -81,8 +90,8 @@ class Service:
         or a pty's file descriptor."""
         return await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "cam_tasks.cli",
+            "-c",
+            _AS_FROM_A_TERMINAL,
             *args,
             env=env or self.env(),
             stdin=asyncio.subprocess.PIPE,
