@@ -445,11 +445,11 @@ class Dispatcher(Startable):
         (or every due task's key is full). And whether the store had fewer due tasks than were
         asked for (then no claim of this pass would find more).
 
-        Fairness counts tasks: a batch stops short of the claim :meth:`_next_order` makes by
-        age, which is then claimed alone."""
-        order = self._next_order(lane)
-        turn = self._age_turn_within(lane, lane.free)
-        limit = 1 if order == "age" else (lane.free if turn is None else turn - 1)
+        Fairness counts tasks: a batch stops short of the lane's age claim (see
+        :meth:`_age_turn`), which is then claimed alone."""
+        turn = self._age_turn(lane)
+        order: ClaimOrder = "age" if turn == 1 else "priority"
+        limit = 1 if turn == 1 else lane.free if turn is None else min(lane.free, turn - 1)
         while True:
             with self._tracer.claim(lane.name) as span:
                 started = time.perf_counter()
@@ -469,13 +469,12 @@ class Dispatcher(Startable):
                 exhausted = len(tasks) < limit
                 if not tasks:
                     return [], True
-                span.set_tasks(tasks)
                 kept: list[Task] = []
                 refused: list[Task] = []
                 slotted = await self._take_key_slots(tasks)
                 for task, has_slot in zip(tasks, slotted, strict=True):
                     key = task.concurrency_key
-                    if has_slot or (key not in full_keys and await self._take_key_slot(task)):
+                    if has_slot or (key not in full_keys and await self._retake_key_slot(task)):
                         kept.append(task)
                         if key is not None:
                             self._key_held[key] = self._key_held.get(key, 0) + 1
@@ -494,19 +493,21 @@ class Dispatcher(Startable):
             if kept or not refused:
                 return kept, exhausted
 
-    def _age_turn_within(self, lane: _Lane, count: int) -> int | None:
-        """Which of the lane's next ``count`` claims (1 = the next) is its age claim (see
-        :meth:`_next_order`), if one is."""
+    def _age_turn(self, lane: _Lane) -> int | None:
+        """Which of the lane's coming claims (1 = the next) is made by age, None when fairness
+        is off: claims number N, 2N, 3N… of a queue (N = ``fair_claim_every``).
+
+        Only claims that took a task count: a claim that finds nothing due, in either order,
+        leaves the turn where it was. So among any N consecutive claims of a queue one is by
+        age, and a due task with k tasks older than it is claimed within N * (k + 1) claims.
+        """
         every = self.fair_claim_every
-        if not every:
-            return None
-        turn = every - lane.claims % every
-        return turn if turn <= count else None
+        return every - lane.claims % every if every else None
 
     async def _take_key_slots(self, tasks: list[Task]) -> list[bool]:
         """For each task, whether it may run now: its key is unlimited, or a slot of it was
         taken, all in one write where the store allows (a task refused here gets one more try
-        by :meth:`_take_key_slot`, which first frees the slots of stale holders)."""
+        by :meth:`_retake_key_slot`, which first frees the slots of stale holders)."""
         slots, limit_of = self._key_slots, self._key_limit
         answers = [True] * len(tasks)
         if slots is None or limit_of is None:
@@ -523,15 +524,15 @@ class Dispatcher(Startable):
                 answers[index] = ok
         return answers
 
-    async def _take_key_slot(self, task: Task) -> bool:
-        """True when ``task`` may run: its key is unlimited, or a slot of it was taken (after
-        freeing the slots of holders whose attempt no longer runs)."""
-        key, slots = task.concurrency_key, self._key_slots
-        limit = None if key is None or self._key_limit is None else self._key_limit(key)
-        if key is None or limit is None or slots is None:
-            return True
-        if await slots.acquire(key, limit=limit, holder=task.lease):
-            return True
+    async def _retake_key_slot(self, task: Task) -> bool:
+        """For a task :meth:`_take_key_slots` found no slot for: True when freeing the slots of
+        its key's stale holders (whose attempt no longer runs) lets it take one."""
+        key, slots, limit_of = task.concurrency_key, self._key_slots, self._key_limit
+        assert key is not None
+        assert slots is not None
+        assert limit_of is not None
+        limit = limit_of(key)
+        assert limit is not None
         return await self._evict_stale_holders(key) and await slots.acquire(
             key, limit=limit, holder=task.lease
         )
@@ -576,16 +577,6 @@ class Dispatcher(Startable):
             await self._key_slots.release(key, holder)
         except Exception:
             logger.warning("key slot not freed", extra={"task_id": task.id}, exc_info=True)
-
-    def _next_order(self, lane: _Lane) -> ClaimOrder:
-        """``age`` for claims number N, 2N, 3N… of a queue (N = ``fair_claim_every``).
-
-        Only claims that took a task count: a claim that finds nothing due, in either order,
-        leaves the turn where it was. So among any N consecutive claims of a queue one is by
-        age, and a due task with k tasks older than it is claimed within N * (k + 1) claims.
-        """
-        every = self.fair_claim_every
-        return "age" if every and (lane.claims + 1) % every == 0 else "priority"
 
     def _hold(self, lane: _Lane, task: Task) -> None:
         assert task.lease_until is not None
