@@ -25,7 +25,7 @@ import typing
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from pydantic.fields import FieldInfo
 
@@ -47,7 +47,6 @@ __all__ = [
     "ASSET_KEY_FIELDS",
     "ASSET_SORT_FIELDS",
     "CONFIG_FIELDS",
-    "KeyRoom",
     "active_key_of",
     "asset_criteria",
     "build_task",
@@ -203,56 +202,6 @@ def task_to_document(task: Task) -> dict[str, Any]:
 #: in a memory store). Pydantic copies it before any change (``model_copy``), never mutates it.
 _TASK_FIELDS: set[str] = set(Task.model_fields)
 _set_attribute = object.__setattr__
-
-
-T = TypeVar("T")
-
-
-class KeyRoom:
-    """How many more tasks of each concurrency key a claim may take (``room(key)``, read once
-    per key; None: no limit), counted down as a batch takes them."""
-
-    def __init__(self, room: Callable[[str], int | None] | None) -> None:
-        self._room = room
-        self._left: dict[str, int | None] = {}
-
-    @property
-    def unlimited(self) -> bool:
-        return self._room is None
-
-    def has_room(self, key: str) -> bool:
-        """Whether one more task of ``key`` may be taken."""
-        left = self._left_of(key)
-        return left is None or left > 0
-
-    def take(self, key: str) -> None:
-        """Count one task of ``key`` taken."""
-        left = self._left_of(key)
-        if left is not None:
-            self._left[key] = left - 1
-
-    def choose(self, items: Sequence[T], limit: int, *, key_of: Callable[[T], Any]) -> list[T]:
-        """Up to ``limit`` of ``items``, in order, none of a key beyond its room."""
-        chosen: list[T] = []
-        for item in items:
-            if len(chosen) >= limit:
-                break
-            key = key_of(item)
-            if key is not None and self._room is not None:
-                left = self._left_of(key)
-                if left is not None:
-                    if left <= 0:
-                        continue
-                    self._left[key] = left - 1
-            chosen.append(item)
-        return chosen
-
-    def _left_of(self, key: str) -> int | None:
-        if self._room is None:
-            return None
-        if key not in self._left:
-            self._left[key] = self._room(key)
-        return self._left[key]
 
 
 def changed_task(task: Task, change: Change) -> Task:

@@ -53,8 +53,8 @@ from cam_tasks.domain.changes import (
 )
 from cam_tasks.domain.lifecycle import Initializable
 from cam_tasks.domain.stats import TaskStats, stats_of_tasks
+from cam_tasks.repository.batches import KeyRoom, complete_each
 from cam_tasks.repository.documents import (
-    KeyRoom,
     active_key_of,
     build_task,
     changed_task,
@@ -444,15 +444,7 @@ class MemoryTaskRepository(Initializable):
     async def complete_many(
         self, completions: Sequence[Completion]
     ) -> builtins.list[Task | TaskLostError]:
-        done: builtins.list[Task | TaskLostError] = []
-        for c in completions:  # no round trip to save
-            try:
-                done.append(
-                    await self.complete(c.lease, now=c.now, result=c.result, progress=c.progress)
-                )
-            except TaskLostError as lost:
-                done.append(lost)
-        return done
+        return await complete_each(self, completions)  # no round trip to save
 
     async def complete(
         self, lease: Lease, *, now: datetime, result: Any, progress: Progress | None = None

@@ -71,9 +71,9 @@ from cam_tasks.domain.changes import (
     unclaim_change,
 )
 from cam_tasks.domain.lifecycle import Initializable
+from cam_tasks.repository.batches import KeyRoom, complete_each
 from cam_tasks.repository.documents import (
     ACTIVE_KEY,
-    KeyRoom,
     active_key_of,
     changed_task,
     check_page,
@@ -516,7 +516,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             or any(c.lease.started_at is None for c in completions)
             or driver.is_mongomock(self._collection)
         ):
-            return await self._complete_each(completions)
+            return await complete_each(self, completions)
         changes: builtins.list[Change] = []
         operations: builtins.list[UpdateOne] = []
         for c in completions:
@@ -537,11 +537,11 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             operations.append(UpdateOne(fence, encode_change(change)))
         async with driver.unavailable_as_domain_error():
             written = await self._collection.bulk_write(operations, ordered=False)
-            ids = [c.lease.task_id for c in completions]
             if written.matched_count == len(completions):
                 return [
                     changed_task(c.task, ch) for c, ch in zip(completions, changes, strict=True)
                 ]
+            ids = [c.lease.task_id for c in completions]
             documents = await self._collection.find({"_id": {"$in": ids}}).to_list()
         by_id = {document["_id"]: task_from_document(document) for document in documents}
         answers: builtins.list[Task | TaskLostError] = []
@@ -550,20 +550,7 @@ class MongoTaskRepository(MongoTaskStats, Initializable):
             if stored is not None and _written_by(stored, c):
                 answers.append(stored)
             else:
-                answers += await self._complete_each([c])
-        return answers
-
-    async def _complete_each(
-        self, completions: Sequence[Completion]
-    ) -> builtins.list[Task | TaskLostError]:
-        answers: builtins.list[Task | TaskLostError] = []
-        for c in completions:
-            try:
-                answers.append(
-                    await self.complete(c.lease, now=c.now, result=c.result, progress=c.progress)
-                )
-            except TaskLostError as lost:
-                answers.append(lost)
+                answers += await complete_each(self, [c])
         return answers
 
     async def complete(
