@@ -200,6 +200,8 @@ PriorityChoice = Annotated[
 _OPTION_FORMS: Final[dict[str, tuple[Any, Any]]] = {
     "priority": (PriorityChoice, Priority.NORMAL),
     "run_at": (UtcInstant | None, None),
+    # JsonInt with bounds, the bounds before the validator: pydantic documents them as
+    # minimum/maximum only there (on JsonInt itself they would come out as "ge"/"le").
     "max_retries": (
         Annotated[int, Field(ge=0, le=MAX_RETRIES), BeforeValidator(_json_integer)] | None,
         None,
