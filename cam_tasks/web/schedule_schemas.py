@@ -32,8 +32,6 @@ __all__ = [
     "UpdateScheduleRequest",
 ]
 
-_MAX_TEXT: Final = 200
-
 
 def _expression_schema(schema: dict[str, Any]) -> None:
     # Cron's rules (field ranges, names, a date that exists) are beyond JSON Schema: the
